@@ -1,0 +1,4 @@
+"""Identity: verifying tokens into profiles, and minting development tokens.
+
+May import: `app.chat` (Profile, errors), `config` (types), pyjwt.
+"""

@@ -1,0 +1,68 @@
+"""The canonical plain-data shapes of the core's results, shared by every transport.
+
+REST responses, acknowledgements and events all use these, so a room or
+a message looks the same wherever a client meets it. `app.schemas`
+describes them for the API documents.
+"""
+
+from __future__ import annotations
+
+from app.chat.messages import CatchUp, Page, Sent
+from app.chat.model import Message, Receipt, User, format_time
+from app.chat.rooms import RoomView
+
+
+def user(u: User) -> dict:
+    return {"id": u.id, "name": u.name, "username": u.username}
+
+
+def message(m: Message) -> dict:
+    return m.record()
+
+
+def room_view(view: RoomView) -> dict:
+    data = view.room.record()
+    data.update(
+        member_count=view.member_count,
+        last_seq=view.last_seq,
+        unread_count=view.unread,
+        last_message=message(view.last_message) if view.last_message else None,
+        peer=view.peer.record() if view.peer else None,
+    )
+    if view.members is not None:
+        data["members"] = [m.record() for m in view.members]
+    return data
+
+
+def receipt(r: Receipt, duplicate: bool) -> dict:
+    return {
+        "status": "sent",
+        "id": r.message_id,
+        "room_id": r.room_id,
+        "seq": r.seq,
+        "client_ref": r.client_ref,
+        "created_at": format_time(r.created_at),
+        "duplicate": duplicate,
+    }
+
+
+def sent(result: Sent) -> dict:
+    return receipt(result.receipt, result.duplicate)
+
+
+def page(p: Page) -> dict:
+    return {
+        "messages": [message(m) for m in p.messages],
+        "last_seq": p.last_seq,
+        "has_more_before": p.has_more_before,
+        "has_more_after": p.has_more_after,
+    }
+
+
+def catch_up(c: CatchUp) -> dict:
+    return {
+        "room_id": c.room_id,
+        "last_seq": c.last_seq,
+        "messages": [message(m) for m in c.messages],
+        "has_more": c.has_more,
+    }

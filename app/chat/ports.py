@@ -1,0 +1,112 @@
+"""The small interfaces through which the core reaches the outside world.
+
+Adapters implement them: Postgres (`app.storage`), Redis (`app.state`),
+RQ (`app.jobs`). Tests of the core use the real adapters; nothing here
+knows SQL, Redis or sockets.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from app.chat.events import Event
+from app.chat.model import Member, Membership, Message, Profile, Receipt, Room, User
+
+
+class SequenceUnknown(Exception):
+    """The message log has no sequence counter for the room (new room, or Redis lost it)."""
+
+
+class UserStore(Protocol):
+    async def upsert(self, profile: Profile, now: datetime) -> User:
+        """Create the user or refresh the profile fields the token carries; return the stored row."""
+
+    async def ensure(self, user_ids: Sequence[str], now: datetime) -> None:
+        """Create a bare row for each id that has none (users named before they ever connect)."""
+
+
+class RoomStore(Protocol):
+    async def create_group(self, name: str, owner_id: str, member_ids: Sequence[str], now: datetime) -> Room: ...
+
+    async def direct(self, a: str, b: str, now: datetime) -> tuple[Room, bool]:
+        """The direct room of the pair, created when missing; the flag says whether it was created."""
+
+    async def get(self, room_id: str) -> Room | None: ...
+
+    async def members(self, room_id: str) -> list[Member]: ...
+
+    async def rooms_of(self, user_id: str) -> list[Membership]:
+        """Every room the user belongs to, with the user's own membership."""
+
+    async def add_members(self, room_id: str, user_ids: Sequence[str], now: datetime) -> list[str]:
+        """Add the users not yet members; return those added."""
+
+    async def remove_member(self, room_id: str, user_id: str) -> tuple[bool, str | None]:
+        """Remove a membership. Returns (removed, owner_id after the change); an
+        owner who leaves hands the room to the longest-standing member."""
+
+
+class MessageStore(Protocol):
+    """Persisted messages (Postgres)."""
+
+    async def range(self, room_id: str, lo: int, hi: int) -> list[Message]: ...
+
+    async def at(self, keys: Sequence[tuple[str, int]]) -> list[Message]:
+        """The persisted messages among (room_id, seq) pairs."""
+
+    async def max_seqs(self, room_ids: Sequence[str]) -> dict[str, int]:
+        """Highest persisted seq per room (0 for rooms without messages)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Appended:
+    receipt: Receipt
+    duplicate: bool
+
+
+class MessageLog(Protocol):
+    """The hot path (Redis): sequence numbers, not-yet-persisted messages, idempotency."""
+
+    async def append(self, message: Message, idempotency_ttl: int) -> Appended:
+        """Atomically give `message` the room's next seq, keep it until it is persisted,
+        remember its receipt under (sender, client_ref), move the sender's read cursor,
+        and publish a MESSAGE_NEW event (the message's record) to the room's topic (so every node sees a
+        room's messages in seq order). A (sender, client_ref) seen before returns the
+        first receipt and does nothing else. Raises SequenceUnknown when the room's
+        counter is missing."""
+
+    async def seed(self, room_id: str, last_seq: int) -> None:
+        """Create the room's counter at `last_seq` unless it exists."""
+
+    async def last_seqs(self, room_ids: Sequence[str]) -> dict[str, int | None]:
+        """Current seq per room; None where the counter is missing."""
+
+    async def pending(self, keys: Sequence[tuple[str, int]]) -> list[Message]:
+        """The not-yet-persisted messages among (room_id, seq) pairs."""
+
+    async def read_cursors(self, user_id: str, room_ids: Sequence[str]) -> dict[str, int]: ...
+
+
+class Publisher(Protocol):
+    async def publish(self, topic: str, event: Event) -> None: ...
+
+
+class PersistQueue(Protocol):
+    def submit(self, room_id: str, seq: int) -> None:
+        """Hand an appended message to the persistence workers (batched; never blocks)."""
+
+
+class RateLimiter(Protocol):
+    async def acquire(self, bucket: str, key: str, rate: float, burst: int) -> float:
+        """Take one token; return 0 when allowed, else the seconds to wait."""
+
+
+class Clock(Protocol):
+    def now(self) -> datetime: ...
+
+
+class IdGenerator(Protocol):
+    def next(self) -> int: ...

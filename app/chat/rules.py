@@ -1,0 +1,89 @@
+"""Checks of untrusted values that every transport shares (`check_*` may raise).
+
+Gateways check shapes and types with their schemas; these check what the
+domain needs: sizes, and text that Postgres and Redis can store (no NUL,
+no unpaired surrogates), so that a message that is acknowledged can
+always be persisted.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from app.chat.errors import ChatError, Code
+
+MAX_ID_LENGTH = 255
+MAX_CLIENT_REF_LENGTH = 128
+MAX_ROOM_NAME_LENGTH = 200
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """The domain's configurable limits, built from settings by the composition root."""
+
+    max_message_length: int = 4000
+    message_rate: float = 10.0
+    message_burst: int = 30
+    max_room_members: int = 1000
+    history_page_max: int = 200
+    catchup_limit: int = 500
+    idempotency_ttl: int = 86400
+    membership_cache_ttl: float = 60.0
+    user_cache_ttl: float = 30.0
+
+
+def check_text(value: str, field: str) -> None:
+    """Raise CONTENT_INVALID when `value` cannot be stored as UTF-8 text in Postgres."""
+    if "\x00" in value:
+        raise ChatError(Code.CONTENT_INVALID, f"{field} must not contain NUL characters", {field: "contains NUL"})
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ChatError(
+            Code.CONTENT_INVALID, f"{field} is not valid Unicode text", {field: "unpaired surrogate"}
+        ) from None
+
+
+def check_content(content: str, max_length: int) -> None:
+    if not content.strip():
+        raise ChatError(Code.CONTENT_EMPTY, "message content is empty")
+    if len(content) > max_length:
+        raise ChatError(
+            Code.CONTENT_TOO_LONG,
+            f"message content is longer than {max_length} characters",
+            {"max_length": max_length, "length": len(content)},
+        )
+    check_text(content, "content")
+
+
+def check_user_id(user_id: str, field: str = "user_id") -> None:
+    if not user_id or len(user_id) > MAX_ID_LENGTH or user_id != user_id.strip() or not user_id.isprintable():
+        raise ChatError(
+            Code.INVALID_PAYLOAD,
+            f"{field} must be 1 to {MAX_ID_LENGTH} printable characters without surrounding spaces",
+            {field: "invalid user id"},
+        )
+    check_text(user_id, field)
+
+
+def check_client_ref(client_ref: str | None) -> None:
+    if client_ref is None:
+        return
+    if not client_ref or len(client_ref) > MAX_CLIENT_REF_LENGTH or not client_ref.isprintable():
+        raise ChatError(
+            Code.INVALID_PAYLOAD,
+            f"client_ref must be 1 to {MAX_CLIENT_REF_LENGTH} printable characters",
+            {"client_ref": "invalid"},
+        )
+    check_text(client_ref, "client_ref")
+
+
+def check_room_name(name: str) -> str:
+    """Return the name without surrounding white space; raise when it is empty or too long."""
+    cleaned = name.strip()
+    if not cleaned or len(cleaned) > MAX_ROOM_NAME_LENGTH:
+        raise ChatError(
+            Code.INVALID_PAYLOAD, f"name must be 1 to {MAX_ROOM_NAME_LENGTH} characters", {"name": "invalid"}
+        )
+    check_text(cleaned, "name")
+    return cleaned

@@ -1,0 +1,70 @@
+"""A room's ordered messages, read from Postgres merged with the not-yet-persisted ones.
+
+Sequence numbers are gap-free, so a reader knows exactly which seqs a
+range must hold and fetches only the missing ones from the message log.
+The order of the three reads matters: Postgres, then the log, then
+Postgres again for what neither had. A message persisted between the
+first two reads leaves the log but is then in Postgres, so it can never
+vanish from a read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from app.chat.model import Message
+from app.chat.ports import MessageLog, MessageStore
+
+Key = tuple[str, int]
+
+
+class Timeline:
+    def __init__(self, store: MessageStore, log: MessageLog) -> None:
+        self._store = store
+        self._log = log
+
+    async def last_seq(self, room_id: str) -> int:
+        return (await self.last_seqs([room_id]))[room_id]
+
+    async def last_seqs(self, room_ids: Sequence[str]) -> dict[str, int]:
+        """Current seq of each room, seeding missing counters from Postgres."""
+        if not room_ids:
+            return {}
+        seqs = await self._log.last_seqs(room_ids)
+        missing = [room_id for room_id, seq in seqs.items() if seq is None]
+        if missing:
+            await self.seed(missing)
+            seqs.update(await self._log.last_seqs(missing))
+        return {room_id: seq or 0 for room_id, seq in seqs.items()}
+
+    async def seed(self, room_ids: Sequence[str]) -> None:
+        persisted = await self._store.max_seqs(room_ids)
+        for room_id in room_ids:
+            await self._log.seed(room_id, persisted.get(room_id, 0))
+
+    async def read(self, room_id: str, lo: int, hi: int) -> list[Message]:
+        """Messages with lo <= seq <= hi, ascending."""
+        if hi < lo:
+            return []
+        found = {(m.room_id, m.seq): m for m in await self._store.range(room_id, lo, hi)}
+        await self._fill(found, ((room_id, seq) for seq in range(lo, hi + 1)))
+        return [found[key] for key in sorted(found, key=lambda key: key[1])]
+
+    async def at(self, keys: Sequence[Key]) -> dict[Key, Message]:
+        """The messages at the given (room_id, seq) pairs, where they exist."""
+        if not keys:
+            return {}
+        found = {(m.room_id, m.seq): m for m in await self._store.at(keys)}
+        await self._fill(found, keys)
+        return found
+
+    async def _fill(self, found: dict[Key, Message], wanted: Iterable[Key]) -> None:
+        missing = [key for key in wanted if key not in found]
+        if not missing:
+            return
+        for message in await self._log.pending(missing):
+            found[(message.room_id, message.seq)] = message
+        missing = [key for key in missing if key not in found]
+        if missing:
+            for message in await self._store.at(missing):
+                found[(message.room_id, message.seq)] = message

@@ -1,0 +1,153 @@
+"""The Socket.IO protocol as data: every event, its payload schema, its acknowledgement.
+
+The gateway registers a handler for each client event here (and refuses
+to start if one is missing); the AsyncAPI document is generated from
+this table; tests validate real payloads against it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from marshmallow import Schema, fields, validate
+
+from app.chat import events
+from app.chat.errors import Code
+from app.gateways.socketio import schemas
+from app.schemas.payloads import (
+    CatchUpSchema,
+    ErrorSchema,
+    MessageSchema,
+    ReceiptSchema,
+    RoomSchema,
+    RoomViewSchema,
+    UserSchema,
+)
+
+
+@dataclass(frozen=True)
+class ClientEvent:
+    payload: type[Schema]
+    ack: type[Schema]
+    summary: str
+    errors: tuple[Code, ...] = ()
+
+
+@dataclass(frozen=True)
+class ServerEvent:
+    payload: type[Schema]
+    summary: str
+
+
+class LeftSchema(Schema):
+    room_id = fields.String(required=True)
+
+
+class SyncRoomResultSchema(Schema):
+    ok = fields.Boolean(required=True)
+    data = fields.Nested(CatchUpSchema, metadata={"description": "When ok."})
+    room_id = fields.String(metadata={"description": "When not ok."})
+    error = fields.Nested(ErrorSchema, metadata={"description": "When not ok."})
+
+
+class SyncResultSchema(Schema):
+    rooms = fields.List(fields.Nested(SyncRoomResultSchema), required=True)
+
+
+class DirectResultSchema(Schema):
+    room = fields.Nested(RoomViewSchema, required=True)
+    created = fields.Boolean(required=True)
+
+
+class SessionReadySchema(Schema):
+    user = fields.Nested(UserSchema, required=True)
+    rooms = fields.List(
+        fields.Nested(RoomViewSchema),
+        allow_none=True,
+        required=True,
+        metadata={
+            "description": "My rooms, newest activity first; null if they could not be read (an `error` follows)."
+        },
+    )
+
+
+class RoomAddedSchema(Schema):
+    room = fields.Nested(RoomSchema, required=True)
+
+
+class RoomRemovedSchema(Schema):
+    room_id = fields.String(required=True)
+    reason = fields.String(required=True, validate=validate.OneOf(["left", "removed"]))
+
+
+class MembersChangedSchema(Schema):
+    room_id = fields.String(required=True)
+    added = fields.List(fields.String(), required=True)
+    removed = fields.List(fields.String(), required=True)
+    owner_id = fields.String(allow_none=True, required=True)
+
+
+class ErrorEventSchema(ErrorSchema):
+    event = fields.String(
+        allow_none=True, required=True, metadata={"description": "The client event that failed (null: a bad packet)."}
+    )
+    client_ref = fields.String(metadata={"description": "Echoed from a failed message:send."})
+
+
+ROOM_ERRORS = (Code.ROOM_NOT_FOUND, Code.NOT_MEMBER)
+COMMON_ERRORS = (Code.INVALID_PAYLOAD, Code.RATE_LIMITED, Code.UNAVAILABLE, Code.INTERNAL_ERROR)
+
+CLIENT_EVENTS: dict[str, ClientEvent] = {
+    "room:join": ClientEvent(
+        schemas.JoinSchema,
+        CatchUpSchema,
+        "Follow a room's live messages. With `since_seq`, the acknowledgement holds the messages after it "
+        "(each message then arrives exactly once: in the acknowledgement or live, never both).",
+        ROOM_ERRORS,
+    ),
+    "room:leave": ClientEvent(schemas.LeaveSchema, LeftSchema, "Stop following a room's live messages."),
+    "message:send": ClientEvent(
+        schemas.SendSchema,
+        ReceiptSchema,
+        "Send a message. The acknowledgement is the receipt (status `sent`, id, seq); a failure's acknowledgement "
+        "also carries `status: error` and the `client_ref`. A resend with the same client_ref returns the first "
+        "receipt with `duplicate: true` and stores nothing.",
+        (
+            *ROOM_ERRORS,
+            Code.CONTENT_EMPTY,
+            Code.CONTENT_TOO_LONG,
+            Code.CONTENT_INVALID,
+            Code.DUPLICATE_CLIENT_REF,
+        ),
+    ),
+    "sync": ClientEvent(
+        schemas.SyncSchema,
+        SyncResultSchema,
+        "After a reconnect: join many rooms at once, each with the last seq seen; one result per room.",
+    ),
+    "direct:start": ClientEvent(
+        schemas.DirectStartSchema, DirectResultSchema, "Start (or find) the direct room with a user."
+    ),
+}
+
+SERVER_EVENTS: dict[str, ServerEvent] = {
+    "session:ready": ServerEvent(SessionReadySchema, "Sent once after connecting: who I am and my rooms."),
+    events.MESSAGE_NEW: ServerEvent(
+        MessageSchema, "A message in a room this connection joined (its own messages included), in seq order."
+    ),
+    events.ROOM_ADDED: ServerEvent(RoomAddedSchema, "I was added to a room (or created one)."),
+    events.ROOM_REMOVED: ServerEvent(
+        RoomRemovedSchema, "I left or was removed from a room; my connections stop following it."
+    ),
+    events.ROOM_MEMBERS_CHANGED: ServerEvent(MembersChangedSchema, "Members joined or left a room I follow."),
+    "error": ServerEvent(
+        ErrorEventSchema, "A client event without an acknowledgement callback failed, or a packet was malformed."
+    ),
+}
+
+
+class AckErrorSchema(Schema):
+    ok = fields.Boolean(required=True, validate=validate.Equal(False))
+    error = fields.Nested(ErrorSchema, required=True)
+    status = fields.String(validate=validate.Equal("error"), metadata={"description": "message:send only."})
+    client_ref = fields.String(allow_none=True, metadata={"description": "message:send only."})

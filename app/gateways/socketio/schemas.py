@@ -1,0 +1,56 @@
+"""What clients send over Socket.IO: one schema per client event.
+
+Unknown fields are ignored, so clients written for a newer protocol keep working.
+"""
+
+from __future__ import annotations
+
+from marshmallow import EXCLUDE, Schema, fields, validate
+
+from app.schemas.fields import Identifier, Sequence
+
+MAX_SYNC_ROOMS = 500
+
+
+class _Event(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+
+class JoinSchema(_Event):
+    room_id = Identifier(required=True)
+    since_seq = Sequence(
+        allow_none=True,
+        load_default=None,
+        metadata={
+            "description": "The last seq this client saw in the room; the acknowledgement holds what came after."
+        },
+    )
+
+
+class LeaveSchema(_Event):
+    room_id = Identifier(required=True)
+
+
+class SendSchema(_Event):
+    room_id = Identifier(required=True)
+    content = fields.String(required=True, metadata={"description": "Text, at most MAX_MESSAGE_LENGTH characters."})
+    client_ref = fields.String(
+        allow_none=True,
+        load_default=None,
+        metadata={"description": "The client's own id for the message: a resend with it stores nothing new."},
+    )
+    type = fields.String(load_default="text", validate=validate.OneOf(["text"]))
+
+
+class SyncRoomSchema(_Event):
+    room_id = Identifier(required=True)
+    since_seq = Sequence(allow_none=True, load_default=None)
+
+
+class SyncSchema(_Event):
+    rooms = fields.List(fields.Nested(SyncRoomSchema), required=True, validate=validate.Length(max=MAX_SYNC_ROOMS))
+
+
+class DirectStartSchema(_Event):
+    user_id = Identifier(required=True)

@@ -1,0 +1,351 @@
+"""The Socket.IO gateway: connections, client events, and delivery of the core's events.
+
+Connect with `auth: {token}` (a `Bearer ` prefix is accepted; `?token=` in
+the URL too). Every client event is answered through its acknowledgement,
+`{ok: true, data}` or `{ok: false, error: {code, message, details}}`; a
+client that asked for no acknowledgement gets an `error` event instead.
+A connection's events are handled one after another, in order, so its
+messages get seqs in the order it sent them.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from typing import Protocol
+from urllib.parse import parse_qs
+
+import orjson
+import socketio
+from marshmallow import Schema
+from socketio import packet
+
+from app.auth.tokens import TokenVerifier
+from app.chat import events, payloads
+from app.chat.errors import ChatError, Code
+from app.chat.model import User
+from app.chat.service import Chat
+from app.gateways.socketio.contract import CLIENT_EVENTS
+from app.gateways.socketio.delivery import Fences, SocketIORooms
+from app.schemas.fields import load
+
+log = logging.getLogger(__name__)
+
+ACK_WANTED: ContextVar[bool] = ContextVar("ack_wanted", default=False)
+
+
+class OrjsonJSON:
+    """The json module interface python-socketio expects, on orjson (which returns bytes)."""
+
+    @staticmethod
+    def dumps(obj, **_kwargs) -> str:
+        return orjson.dumps(obj).decode()
+
+    @staticmethod
+    def loads(text, **_kwargs):
+        return orjson.loads(text)
+
+
+class ChatSocketServer(socketio.AsyncServer):
+    """python-socketio's server, plus two things it does not expose: whether the client
+    asked for an acknowledgement, and an `error` event for a malformed packet."""
+
+    async def _handle_event_internal(self, server, sid, eio_sid, data, namespace, id):
+        ACK_WANTED.set(id is not None)
+        await super()._handle_event_internal(server, sid, eio_sid, data, namespace, id)
+
+    async def _handle_eio_message(self, eio_sid, data):
+        try:
+            await super()._handle_eio_message(eio_sid, data)
+        except ValueError:
+            error = {"code": Code.INVALID_PAYLOAD.value, "message": "malformed Socket.IO packet", "event": None}
+            await self._send_packet(eio_sid, self.packet_class(packet.EVENT, namespace="/", data=["error", error]))
+
+
+class Subscriptions(Protocol):
+    async def subscribe(self, topic: str) -> None: ...
+
+    async def unsubscribe(self, topic: str) -> None: ...
+
+
+@dataclass(frozen=True)
+class GatewayOptions:
+    cors_origins: list[str] | str = "*"
+    max_frame_bytes: int = 1_048_576
+    transports: tuple[str, ...] = ("websocket", "polling")
+    ping_interval: int = 25
+    ping_timeout: int = 20
+    event_rate: float = 50.0
+    event_burst: int = 100
+
+
+class TokenBucket:
+    def __init__(self, rate: float, burst: int, monotonic: Callable[[], float] = time.monotonic) -> None:
+        self._rate = rate
+        self._burst = burst
+        self._monotonic = monotonic
+        self._tokens = float(burst)
+        self._last = monotonic()
+
+    def take(self) -> bool:
+        now = self._monotonic()
+        self._tokens = min(self._burst, self._tokens + (now - self._last) * self._rate)
+        self._last = now
+        if self._tokens < 1:
+            return False
+        self._tokens -= 1
+        return True
+
+
+@dataclass
+class Connection:
+    sid: str
+    user: User
+    bucket: TokenBucket
+    rooms: set[str] = field(default_factory=set)
+
+
+Handler = Callable[[Connection, dict], Awaitable[dict]]
+
+
+class SocketGateway:
+    def __init__(self, chat: Chat, verifier: TokenVerifier, subscriptions: Subscriptions, options: GatewayOptions):
+        self._chat = chat
+        self._verifier = verifier
+        self._subscriptions = subscriptions
+        self._options = options
+        self.sio = ChatSocketServer(
+            async_mode="aiohttp",
+            async_handlers=False,
+            json=OrjsonJSON,
+            cors_allowed_origins=options.cors_origins,
+            max_http_buffer_size=options.max_frame_bytes,
+            transports=list(options.transports),
+            ping_interval=options.ping_interval,
+            ping_timeout=options.ping_timeout,
+            logger=False,
+            engineio_logger=False,
+        )
+        self._delivery = SocketIORooms(self.sio)
+        self._fences = Fences()
+        # Per-connection state lives here, keyed by sid, rather than in the Socket.IO
+        # session: it is read on every event and delivery, and needs no copying.
+        self._connections: dict[str, Connection] = {}
+        self._by_user: dict[str, set[str]] = {}
+        self.sio.on("connect", self._connect)
+        self.sio.on("disconnect", self._disconnect)
+        handlers: dict[str, Handler] = {
+            "room:join": self._join,
+            "room:leave": self._leave,
+            "message:send": self._send,
+            "sync": self._sync,
+            "direct:start": self._direct,
+        }
+        if handlers.keys() != CLIENT_EVENTS.keys():
+            raise RuntimeError("the gateway's handlers and contract.CLIENT_EVENTS disagree")
+        for name, handler in handlers.items():
+            self.sio.on(name, self._dispatcher(name, CLIENT_EVENTS[name].payload(), handler))
+        self.sio.on("*", self._unknown)
+
+    def attach(self, app) -> None:
+        self.sio.attach(app)
+
+    @property
+    def connection_count(self) -> int:
+        return len(self._connections)
+
+    # -- connections ---------------------------------------------------------------------------
+
+    async def _connect(self, sid: str, environ: dict, auth: object) -> None:
+        try:
+            user = await self._authenticate(environ, auth)
+        except ChatError as exc:
+            log.info("connection refused: %s", exc.code.value)
+            raise socketio.exceptions.ConnectionRefusedError(exc.message, _error(exc)) from None
+        connection = Connection(sid, user, TokenBucket(self._options.event_rate, self._options.event_burst))
+        self._connections[sid] = connection
+        self._by_user.setdefault(user.id, set()).add(sid)
+        topic = events.user_topic(user.id)
+        try:
+            await self._subscriptions.subscribe(topic)
+        except Exception as exc:
+            await self._forget(connection, subscribed=False)
+            error = exc if isinstance(exc, ChatError) else ChatError(Code.INTERNAL_ERROR, "internal error")
+            raise socketio.exceptions.ConnectionRefusedError(error.message, _error(error)) from None
+        await self._delivery.follow(sid, topic)
+        # Sent after the connect handler returns, so it follows Socket.IO's CONNECT packet.
+        self.sio.start_background_task(self._ready, sid)
+
+    async def _authenticate(self, environ: dict, auth: object) -> User:
+        auth = auth if isinstance(auth, dict) else {}
+        token = auth.get("token")
+        if token is None:
+            token = parse_qs(environ.get("QUERY_STRING", "")).get("token", [None])[0]
+        profile = self._verifier.verify(token if isinstance(token, str) else None)
+        claimed = auth.get("user_id", auth.get("userId"))
+        if claimed is not None and str(claimed) != profile.id:
+            raise ChatError(Code.USER_MISMATCH, "user_id does not match the token's subject")
+        return await self._chat.users.sign_in(profile)
+
+    async def _ready(self, sid: str) -> None:
+        connection = self._connections.get(sid)
+        if connection is None:
+            return
+        try:
+            rooms = [payloads.room_view(view) for view in await self._chat.rooms.list(connection.user)]
+        except Exception as exc:
+            if not isinstance(exc, ChatError):
+                log.exception("listing rooms for session:ready failed")
+            error = exc if isinstance(exc, ChatError) else ChatError(Code.INTERNAL_ERROR, "internal error")
+            await self.sio.emit("error", {**_error(error), "event": "session:ready"}, to=sid)
+            rooms = None
+        await self.sio.emit("session:ready", {"user": payloads.user(connection.user), "rooms": rooms}, to=sid)
+
+    async def _disconnect(self, sid: str, reason: object = None) -> None:
+        connection = self._connections.get(sid)
+        if connection is not None:
+            await self._forget(connection, subscribed=True)
+
+    async def _forget(self, connection: Connection, subscribed: bool) -> None:
+        self._connections.pop(connection.sid, None)
+        sids = self._by_user.get(connection.user.id)
+        if sids is not None:
+            sids.discard(connection.sid)
+            if not sids:
+                del self._by_user[connection.user.id]
+        for room_id in list(connection.rooms):
+            await self._unfollow_room(connection, room_id)
+        if subscribed:
+            await self._subscriptions.unsubscribe(events.user_topic(connection.user.id))
+
+    # -- client events -------------------------------------------------------------------------
+
+    def _dispatcher(self, name: str, schema: Schema, handler: Handler):
+        async def dispatch(sid: str, *args):
+            raw = args[0] if len(args) == 1 else (list(args) or None)
+            try:
+                connection = self._connections.get(sid)
+                if connection is None:
+                    raise ChatError(Code.AUTH_REQUIRED, "the connection is not signed in")
+                if not connection.bucket.take():
+                    raise ChatError(Code.RATE_LIMITED, "too many events; slow down", {"retry_after": 1})
+                data = await handler(connection, load(schema, raw))
+                return {"ok": True, "data": data}
+            except ChatError as exc:
+                return await self._refuse(sid, name, exc, raw)
+            except Exception:
+                log.exception("handling %s failed", name)
+                return await self._refuse(sid, name, ChatError(Code.INTERNAL_ERROR, "internal error"), raw)
+
+        return dispatch
+
+    async def _unknown(self, name: str, sid: str, *args):
+        raw = args[0] if len(args) == 1 else None
+        return await self._refuse(sid, name, ChatError(Code.UNKNOWN_EVENT, f"unknown event {name!r}"), raw)
+
+    async def _refuse(self, sid: str, name: str, exc: ChatError, raw: object) -> dict | None:
+        error = _error(exc)
+        client_ref = raw.get("client_ref") if isinstance(raw, dict) else None
+        client_ref = client_ref if isinstance(client_ref, str) else None
+        if ACK_WANTED.get():
+            ack: dict = {"ok": False, "error": error}
+            if name == "message:send":
+                ack.update(status="error", client_ref=client_ref)
+            return ack
+        notice = {**error, "event": name}
+        if client_ref is not None:
+            notice["client_ref"] = client_ref
+        await self.sio.emit("error", notice, to=sid)
+        return None
+
+    async def _join(self, connection: Connection, data: dict) -> dict:
+        room_id = data["room_id"]
+        await self._chat.access.require(room_id, connection.user.id)
+        topic = events.room_topic(room_id)
+        newly = room_id not in connection.rooms
+        self._fences.hold(topic, connection.sid)
+        try:
+            if newly:
+                connection.rooms.add(room_id)
+                await self._subscriptions.subscribe(topic)
+                await self._delivery.follow(connection.sid, topic)
+            caught_up = await self._chat.messages.catch_up(connection.user, room_id, data["since_seq"])
+        except BaseException:
+            if newly:
+                await self._unfollow_room(connection, room_id)
+            else:
+                self._fences.drop(topic, connection.sid)
+            raise
+        if self._connections.get(connection.sid) is not connection:  # disconnected meanwhile
+            await self._unfollow_room(connection, room_id)
+        self._fences.release(topic, connection.sid, caught_up.last_seq)
+        return payloads.catch_up(caught_up)
+
+    async def _leave(self, connection: Connection, data: dict) -> dict:
+        room_id = data["room_id"]
+        if room_id in connection.rooms:
+            await self._unfollow_room(connection, room_id)
+        return {"room_id": room_id}
+
+    async def _unfollow_room(self, connection: Connection, room_id: str) -> None:
+        if room_id not in connection.rooms:
+            return
+        connection.rooms.discard(room_id)
+        topic = events.room_topic(room_id)
+        self._fences.drop(topic, connection.sid)
+        await self._delivery.unfollow(connection.sid, topic)
+        await self._subscriptions.unsubscribe(topic)
+
+    async def _send(self, connection: Connection, data: dict) -> dict:
+        result = await self._chat.messages.send(
+            connection.user, data["room_id"], data["content"], data["client_ref"], data["type"]
+        )
+        return payloads.sent(result)
+
+    async def _sync(self, connection: Connection, data: dict) -> dict:
+        results = []
+        for room in data["rooms"]:
+            try:
+                results.append({"ok": True, "data": await self._join(connection, room)})
+            except ChatError as exc:
+                results.append({"ok": False, "room_id": room["room_id"], "error": _error(exc)})
+        return {"rooms": results}
+
+    async def _direct(self, connection: Connection, data: dict) -> dict:
+        view, created = await self._chat.rooms.start_direct(connection.user, data["user_id"])
+        return {"room": payloads.room_view(view), "created": created}
+
+    # -- events from the bus -------------------------------------------------------------------
+
+    async def deliver(self, topic: str, event: events.Event) -> None:
+        """Deliver an event published to `topic` to this node's connections that follow it."""
+        skip: list[str] = []
+        if event.name == events.MESSAGE_NEW:
+            skip = self._fences.skip(topic, event.data["seq"])
+        elif event.name == events.ROOM_REMOVED:
+            await self._evict(topic, event.data["room_id"])
+        await self._delivery.deliver(topic, event.name, event.data, skip)
+
+    async def disconnect_user(self, user_id: str, error: ChatError) -> None:
+        """Tell each of the user's connections on this node why, then close it."""
+        for sid in list(self._by_user.get(user_id, ())):
+            await self.sio.emit("error", {**_error(error), "event": None}, to=sid)
+            await self.sio.disconnect(sid)
+
+    async def _evict(self, topic: str, room_id: str) -> None:
+        """A user left or was removed: their connections here stop following the room."""
+        user_id = events.topic_user_id(topic)
+        for sid in list(self._by_user.get(user_id or "", ())):
+            connection = self._connections.get(sid)
+            if connection is not None:
+                await self._unfollow_room(connection, room_id)
+
+
+def _error(exc: ChatError) -> dict:
+    error = {"code": exc.code.value, "message": exc.message}
+    if exc.details:
+        error["details"] = exc.details
+    return error

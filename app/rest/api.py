@@ -1,0 +1,143 @@
+"""Route declarations and the one adapter that turns them into aiohttp handlers.
+
+A route names its method and path, its request schema (JSON body or query
+string), its response schema and status, and the error codes it may
+answer. The adapter authenticates, applies the per-user rate limit,
+validates the input, calls the handler with a `Call`, and writes JSON.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+import orjson
+from aiohttp import web
+from marshmallow import Schema
+
+from app.auth.tokens import TokenVerifier
+from app.chat.errors import ChatError, Code
+from app.chat.model import User
+from app.chat.ports import RateLimiter
+from app.chat.service import Chat
+from app.schemas.fields import load
+
+
+@dataclass(frozen=True)
+class RestContext:
+    chat: Chat
+    verifier: TokenVerifier
+    limiter: RateLimiter
+    api_rate: float
+    api_burst: int
+
+
+CONTEXT = web.AppKey("rest_context", RestContext)
+
+
+@dataclass(frozen=True)
+class Call:
+    """What a handler gets: the core, the caller, and the validated input (path parameters included)."""
+
+    chat: Chat
+    user: User | None  # None on routes without authentication
+    data: dict
+    request: web.Request
+
+
+@dataclass(frozen=True)
+class Reply:
+    """A handler's answer when the status depends on the outcome (the route's status otherwise)."""
+
+    body: dict | None
+    status: int
+
+
+Handler = Callable[[Call], Awaitable[dict | Reply | None]]
+
+# Errors any authenticated route may answer.
+COMMON_ERRORS = (
+    Code.AUTH_REQUIRED,
+    Code.INVALID_TOKEN,
+    Code.TOKEN_EXPIRED,
+    Code.USER_DISABLED,
+    Code.RATE_LIMITED,
+    Code.UNAVAILABLE,
+)
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    path: str
+    handler: Handler
+    summary: str
+    tag: str
+    body: type[Schema] | None = None
+    query: type[Schema] | None = None
+    response: type[Schema] | None = None
+    status: int = 200
+    errors: tuple[Code, ...] = ()
+    alt_status: tuple[int, ...] = field(default=())  # other success statuses, e.g. 200 for an existing room
+    auth: bool = True
+
+    @property
+    def operation_id(self) -> str:
+        return self.handler.__name__
+
+
+def bearer_token(request: web.Request) -> str | None:
+    header = request.headers.get("Authorization")
+    return header if header else None
+
+
+async def authenticate(request: web.Request, context: RestContext) -> User:
+    """The signed-in caller, rate limited. Raises AUTH_REQUIRED, INVALID_TOKEN, TOKEN_EXPIRED,
+    USER_DISABLED or RATE_LIMITED."""
+    profile = context.verifier.verify(bearer_token(request))
+    user = await context.chat.users.sign_in(profile)
+    retry_after = await context.limiter.acquire("api", user.id, context.api_rate, context.api_burst)
+    if retry_after:
+        raise ChatError(Code.RATE_LIMITED, "too many requests; slow down", {"retry_after": round(retry_after, 3)})
+    return user
+
+
+def adapt(route: Route) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    body_schema = route.body() if route.body else None
+    query_schema = route.query() if route.query else None
+
+    async def handle(request: web.Request) -> web.StreamResponse:
+        context = request.app[CONTEXT]
+        user = await authenticate(request, context) if route.auth else None
+        data: dict = {}
+        if query_schema is not None:
+            data.update(load(query_schema, dict(request.query)))
+        if body_schema is not None:
+            data.update(load(body_schema, await _json_body(request)))
+        data.update(request.match_info)
+        result = await route.handler(Call(context.chat, user, data, request))
+        if isinstance(result, Reply):
+            body, status = result.body, result.status
+        else:
+            body, status = result, route.status
+        if body is None:
+            return web.Response(status=status)
+        return web.json_response(body, status=status)
+
+    handle.__name__ = route.operation_id
+    return handle
+
+
+async def _json_body(request: web.Request) -> object:
+    if not request.can_read_body:
+        raise ChatError(Code.INVALID_PAYLOAD, "a JSON body is required")
+    raw = await request.read()
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise ChatError(Code.INVALID_PAYLOAD, "the body is not valid JSON") from None
+
+
+def add_routes(app: web.Application, routes: list[Route]) -> None:
+    for route in routes:
+        app.router.add_route(route.method, route.path, adapt(route), name=route.operation_id)

@@ -1,0 +1,81 @@
+"""Errors on REST: `{error, details, code, status}` with the HTTP status of the code."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+
+from aiohttp import web
+
+from app.chat.errors import ChatError, Code
+
+log = logging.getLogger(__name__)
+
+STATUS: dict[Code, int] = {
+    Code.INVALID_PAYLOAD: 400,
+    Code.CONTENT_EMPTY: 400,
+    Code.CONTENT_TOO_LONG: 400,
+    Code.CONTENT_INVALID: 400,
+    Code.UNKNOWN_EVENT: 400,
+    Code.AUTH_REQUIRED: 401,
+    Code.INVALID_TOKEN: 401,
+    Code.TOKEN_EXPIRED: 401,
+    Code.USER_MISMATCH: 401,
+    Code.USER_DISABLED: 403,
+    Code.NOT_MEMBER: 403,
+    Code.NOT_OWNER: 403,
+    Code.ROOM_NOT_FOUND: 404,
+    Code.MEMBER_NOT_FOUND: 404,
+    Code.NOT_FOUND: 404,
+    Code.METHOD_NOT_ALLOWED: 405,
+    Code.DIRECT_ROOM_FIXED: 409,
+    Code.OWNER_CANNOT_BE_REMOVED: 409,
+    Code.TOO_MANY_MEMBERS: 409,
+    Code.DUPLICATE_CLIENT_REF: 409,
+    Code.PAYLOAD_TOO_LARGE: 413,
+    Code.RATE_LIMITED: 429,
+    Code.INTERNAL_ERROR: 500,
+    Code.UNAVAILABLE: 503,
+}
+
+_HTTP_CODES = {
+    400: Code.INVALID_PAYLOAD,
+    404: Code.NOT_FOUND,
+    405: Code.METHOD_NOT_ALLOWED,
+    413: Code.PAYLOAD_TOO_LARGE,
+}
+REQUEST_ID = "X-Request-Id"
+REQUEST_ID_KEY = web.RequestKey("request_id", str)
+
+
+def error_response(exc: ChatError) -> web.Response:
+    status = STATUS[exc.code]
+    body = {"error": exc.message, "details": exc.details, "code": exc.code.value, "status": status}
+    response = web.json_response(body, status=status)
+    if exc.code is Code.RATE_LIMITED and exc.details and "retry_after" in exc.details:
+        response.headers["Retry-After"] = str(max(1, round(exc.details["retry_after"])))
+    if exc.code in (Code.AUTH_REQUIRED, Code.INVALID_TOKEN, Code.TOKEN_EXPIRED):
+        response.headers["WWW-Authenticate"] = 'Bearer realm="chat"'
+    return response
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler):
+    """Every failure becomes the error JSON; nothing escapes as an HTML page or a traceback."""
+    request_id = request.headers.get(REQUEST_ID) or uuid.uuid4().hex
+    request[REQUEST_ID_KEY] = request_id
+    try:
+        response = await handler(request)
+    except ChatError as exc:
+        response = error_response(exc)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        fallback = Code.INVALID_PAYLOAD if exc.status < 500 else Code.INTERNAL_ERROR
+        response = error_response(ChatError(_HTTP_CODES.get(exc.status, fallback), exc.reason.lower()))
+    except Exception:
+        log.exception("request %s %s failed (request id %s)", request.method, request.path, request_id)
+        response = error_response(ChatError(Code.INTERNAL_ERROR, f"internal error (request id {request_id})"))
+    if not response.prepared:  # a WebSocket has sent its headers long before it returns
+        response.headers[REQUEST_ID] = request_id
+    return response

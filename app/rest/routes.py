@@ -1,0 +1,17 @@
+"""All REST routes, and `setup` that mounts them with their documents."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from app.rest import me, messages, rooms, system
+from app.rest.api import CONTEXT, RestContext, Route, add_routes
+from app.rest.openapi import build_openapi
+
+ROUTES: list[Route] = [*system.ROUTES, *me.ROUTES, *rooms.ROUTES, *messages.ROUTES]
+
+
+def setup(app: web.Application, context: RestContext, asyncapi: dict, version: str) -> None:
+    app[CONTEXT] = context
+    app[system.DOCUMENTS] = {"openapi": build_openapi(ROUTES, version), "asyncapi": asyncapi}
+    add_routes(app, ROUTES)

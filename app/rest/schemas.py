@@ -1,0 +1,67 @@
+"""What clients send over REST: request bodies and query strings."""
+
+from __future__ import annotations
+
+from marshmallow import RAISE, Schema, fields, validate
+
+from app.schemas.fields import Identifier, Sequence
+from app.schemas.payloads import RoomViewSchema, UserSchema
+
+
+class _Request(Schema):
+    class Meta:
+        unknown = RAISE
+
+
+class CreateGroupSchema(_Request):
+    name = fields.String(required=True, metadata={"description": "1 to 200 characters."})
+    participants = fields.List(
+        Identifier(),
+        load_default=list,
+        metadata={"description": "User ids to add besides the creator (users who never connected are fine)."},
+    )
+
+
+class StartDirectSchema(_Request):
+    user_id = Identifier(required=True, metadata={"description": "The other user's id."})
+
+
+class AddMembersSchema(_Request):
+    user_ids = fields.List(Identifier(), required=True, validate=validate.Length(min=1))
+
+
+class SendMessageSchema(_Request):
+    content = fields.String(required=True)
+    client_ref = fields.String(
+        allow_none=True, load_default=None, metadata={"description": "Makes a resend idempotent."}
+    )
+    type = fields.String(load_default="text", validate=validate.OneOf(["text"]))
+
+
+class HistoryQuerySchema(_Request):
+    before = Sequence(strict=False, metadata={"description": "Only messages with a smaller seq."})
+    after = Sequence(strict=False, metadata={"description": "Only messages with a larger seq (paging forward)."})
+    limit = fields.Integer(
+        load_default=50, validate=validate.Range(min=1), metadata={"description": "At most HISTORY_PAGE_MAX."}
+    )
+
+
+class RoomListSchema(Schema):
+    rooms = fields.List(
+        fields.Nested(RoomViewSchema), required=True, metadata={"description": "Newest activity first."}
+    )
+
+
+class MeSchema(UserSchema):
+    pass
+
+
+class ErrorResponseSchema(Schema):
+    error = fields.String(required=True, metadata={"description": "A human-readable message."})
+    details = fields.Dict(allow_none=True, required=True, metadata={"description": "Per-field errors and the like."})
+    code = fields.String(required=True, metadata={"description": "Stable machine-readable code; see the list above."})
+    status = fields.Integer(required=True, metadata={"description": "The HTTP status, repeated."})
+
+
+class HealthSchema(Schema):
+    status = fields.String(required=True, validate=validate.Equal("ok"))

@@ -1,0 +1,46 @@
+"""Fields shared by request schemas."""
+
+from __future__ import annotations
+
+from marshmallow import Schema, ValidationError, fields
+
+from app.chat.errors import ChatError, Code
+from app.chat.rules import MAX_ID_LENGTH
+
+
+class Identifier(fields.Field):
+    """An id given as a string or, as some clients send them, an integer; loaded as a string."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, bool) or not isinstance(value, (str, int)):
+            raise ValidationError("must be a string or an integer")
+        text = str(value)
+        if not text or len(text) > MAX_ID_LENGTH:
+            raise ValidationError(f"must be 1 to {MAX_ID_LENGTH} characters")
+        return text
+
+    def _serialize(self, value, attr, obj, **kwargs):
+        return None if value is None else str(value)
+
+
+class Sequence(fields.Integer):
+    """A sequence number: a non-negative integer."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("strict", True)
+        super().__init__(**kwargs)
+
+    def _validated(self, value):
+        number = super()._validated(value)
+        if number is not None and not 0 <= number <= 2**62:
+            raise ValidationError("must be a non-negative integer")
+        return number
+
+
+def load(schema: Schema, data: object) -> dict:
+    """`schema.load(data)`, turning validation errors into INVALID_PAYLOAD with per-field details."""
+    try:
+        return schema.load(data)
+    except ValidationError as exc:
+        messages = exc.messages if isinstance(exc.messages, dict) else {"_schema": exc.messages}
+        raise ChatError(Code.INVALID_PAYLOAD, "the payload is invalid", {"fields": messages}) from None

@@ -1,0 +1,137 @@
+"""Fan-out between nodes over Redis pub/sub: one channel per topic.
+
+A node subscribes only to the topics its own connections need (the rooms
+they joined, their users, and `system`), so it decodes only events it
+will deliver. An event is encoded once by its publisher and decoded once
+per node. `subscribe()` returns only after Redis confirmed the
+subscription, so a caller can read state afterwards without missing an
+event published in between.
+
+While the Redis connection is down no events arrive; redis-py reconnects
+and resubscribes, and clients recover what they missed by sequence number.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from collections.abc import Awaitable, Callable
+
+import orjson
+from redis.asyncio import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from app.chat.events import SYSTEM_TOPIC, Event
+from app.state.errors import translate_errors
+from app.state.keys import Keys
+
+log = logging.getLogger(__name__)
+
+EventHandler = Callable[[str, Event], Awaitable[None]]
+CONFIRM_TIMEOUT = 5.0
+
+
+def envelope_head(name: str) -> bytes:
+    """The wire form of an event up to its data: `{"event": name, "data": <data>}`."""
+    return b'{"event":' + orjson.dumps(name) + b',"data":'
+
+
+def envelope(name: str, data: dict) -> bytes:
+    return envelope_head(name) + orjson.dumps(data) + b"}"
+
+
+class RedisBus:
+    def __init__(self, redis: Redis, keys: Keys) -> None:
+        self._redis = redis
+        self._keys = keys
+        self._handler: EventHandler | None = None
+        self._pubsub = redis.pubsub(ignore_subscribe_messages=False)
+        self._refs: dict[str, int] = {}
+        self._confirmations: dict[bytes, deque[asyncio.Future[None]]] = {}
+        self._reader: asyncio.Task | None = None
+        self._lock = asyncio.Lock()
+
+    async def start(self, handler: EventHandler) -> None:
+        self._handler = handler
+        self._reader = asyncio.create_task(self._read(), name="bus-reader")
+        await self.subscribe(SYSTEM_TOPIC)
+
+    async def stop(self) -> None:
+        if self._reader is not None:
+            self._reader.cancel()
+            await asyncio.gather(self._reader, return_exceptions=True)
+        await self._pubsub.aclose()
+
+    @translate_errors
+    async def publish(self, topic: str, event: Event) -> None:
+        await self._redis.publish(self._keys.channel(topic), envelope(event.name, event.data))
+
+    def is_subscribed(self, topic: str) -> bool:
+        return topic in self._refs
+
+    @translate_errors
+    async def subscribe(self, topic: str) -> None:
+        """Count one more local interest in `topic`; return once the node receives its events."""
+        channel = self._keys.channel(topic).encode()
+        async with self._lock:
+            count = self._refs.get(topic, 0)
+            self._refs[topic] = count + 1
+            pending = self._confirmations.setdefault(channel, deque())
+            if count == 0:
+                waiter = asyncio.get_running_loop().create_future()
+                pending.append(waiter)
+                await self._pubsub.subscribe(channel)
+            elif pending:
+                waiter = pending[-1]
+            else:
+                return
+        await asyncio.wait_for(asyncio.shield(waiter), CONFIRM_TIMEOUT)
+
+    @translate_errors
+    async def unsubscribe(self, topic: str) -> None:
+        """Count one less local interest; the channel is left when nobody here needs it."""
+        async with self._lock:
+            count = self._refs.get(topic, 0)
+            if count > 1:
+                self._refs[topic] = count - 1
+                return
+            if count == 1:
+                del self._refs[topic]
+                await self._pubsub.unsubscribe(self._keys.channel(topic).encode())
+
+    async def _read(self) -> None:
+        while True:
+            try:
+                if not self._pubsub.subscribed:
+                    await asyncio.sleep(0.05)
+                    continue
+                message = await self._pubsub.get_message(timeout=1.0)
+            except asyncio.CancelledError:
+                raise
+            except (RedisConnectionError, RedisTimeoutError) as exc:
+                log.warning("bus: Redis connection lost (%s); retrying", exc)
+                await asyncio.sleep(1.0)
+                continue
+            if message is None:
+                continue
+            kind = message["type"]
+            if kind == "message":
+                await self._deliver(message["channel"], message["data"])
+            elif kind == "subscribe":
+                pending = self._confirmations.get(message["channel"])
+                if pending:
+                    waiter = pending.popleft()
+                    if not waiter.done():
+                        waiter.set_result(None)
+                if not pending:
+                    self._confirmations.pop(message["channel"], None)
+
+    async def _deliver(self, channel: bytes, data: bytes) -> None:
+        try:
+            payload = orjson.loads(data)
+            topic = self._keys.topic(channel.decode())
+            await self._handler(topic, Event(payload["event"], payload["data"]))
+        except Exception:
+            log.exception("bus: delivering an event failed")

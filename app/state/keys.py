@@ -1,0 +1,70 @@
+"""Every Redis key, channel and queue name, in one place.
+
+All names start with REDIS_PREFIX, so several deployments (or test runs)
+can share one Redis. Web nodes and workers both use these.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# Queue names without the prefix, as operators give them to `run.py worker --queues`.
+MESSAGES_QUEUE = "messages"
+QUEUES = (MESSAGES_QUEUE,)
+
+
+@dataclass(frozen=True)
+class Keys:
+    prefix: str
+
+    def seq(self, room_id: str) -> str:
+        """The room's sequence counter (INCR gives the next seq)."""
+        return f"{self.prefix}room:{room_id}:seq"
+
+    @property
+    def outbox(self) -> str:
+        """Hash of acknowledged messages not yet in Postgres: outbox_field -> message JSON."""
+        return f"{self.prefix}outbox"
+
+    @property
+    def outbox_since(self) -> str:
+        """Sorted set of the same fields, scored by when they were (re)enqueued, in ms."""
+        return f"{self.prefix}outbox:since"
+
+    def idempotency(self, sender_id: str, client_ref: str) -> str:
+        # The length prefix keeps ("a:b", "c") and ("a", "b:c") apart.
+        return f"{self.prefix}idem:{len(sender_id)}:{sender_id}:{client_ref}"
+
+    def read_cursors(self, user_id: str) -> str:
+        """Hash room_id -> the highest seq the user has read (their own messages count as read)."""
+        return f"{self.prefix}user:{user_id}:read"
+
+    def rate(self, bucket: str, key: str) -> str:
+        return f"{self.prefix}rate:{bucket}:{key}"
+
+    @property
+    def node_counter(self) -> str:
+        return f"{self.prefix}nodes"
+
+    @property
+    def redrive_lock(self) -> str:
+        return f"{self.prefix}outbox:redrive-lock"
+
+    def channel(self, topic: str) -> str:
+        return f"{self.prefix}topic:{topic}"
+
+    def topic(self, channel: str) -> str:
+        return channel[len(self.prefix) + len("topic:") :]
+
+    def queue(self, name: str) -> str:
+        """The RQ queue name for one of QUEUES."""
+        return f"{self.prefix}{name}"
+
+
+def outbox_field(room_id: str, seq: int) -> str:
+    return f"{room_id}:{seq}"
+
+
+def parse_outbox_field(field: str) -> tuple[str, int]:
+    room_id, _, seq = field.rpartition(":")
+    return room_id, int(seq)

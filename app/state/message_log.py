@@ -1,0 +1,108 @@
+"""The message log on Redis: sequence numbers, the outbox, idempotency, read cursors.
+
+`append` is one Lua script, so a message gets its seq, enters the outbox
+(where it stays until a worker has committed it to Postgres), is
+remembered under (sender, client_ref), moves the sender's read cursor and
+is published to its room all at once or not at all. Publishing inside the
+script makes every node see a room's messages in seq order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import orjson
+from redis.asyncio import Redis
+
+from app.chat import events
+from app.chat.model import Message, Receipt, parse_time
+from app.chat.ports import Appended, SequenceUnknown
+from app.state.bus import envelope_head
+from app.state.errors import translate_errors
+from app.state.keys import Keys, outbox_field
+
+# KEYS: 1 seq counter, 2 outbox hash, 3 outbox-since zset, 4 idempotency key, 5 sender's read cursors
+# ARGV: 1 message JSON up to its seq (ends with `"seq":`), 2 receipt up to its seq, 3 idempotency TTL,
+#       4 room id, 5 when the redrive is due (ms), 6 "1" when there is a client_ref, 7 channel,
+#       8 event envelope up to the message
+_APPEND = """
+if ARGV[6] == '1' then
+  local prior = redis.call('GET', KEYS[4])
+  if prior then return {0, prior} end
+end
+if redis.call('EXISTS', KEYS[1]) == 0 then return {-1, ''} end
+local seq = redis.call('INCR', KEYS[1])
+local field = ARGV[4] .. ':' .. seq
+local body = ARGV[1] .. seq .. '}'
+redis.call('HSET', KEYS[2], field, body)
+redis.call('ZADD', KEYS[3], ARGV[5], field)
+local receipt = ARGV[2] .. seq
+if ARGV[6] == '1' then redis.call('SET', KEYS[4], receipt, 'EX', ARGV[3]) end
+local cursor = tonumber(redis.call('HGET', KEYS[5], ARGV[4]) or '0')
+if cursor < seq then redis.call('HSET', KEYS[5], ARGV[4], seq) end
+redis.call('PUBLISH', ARGV[7], ARGV[8] .. body .. '}')
+return {1, receipt}
+"""
+
+
+class RedisMessageLog:
+    def __init__(self, redis: Redis, keys: Keys, redrive_after_s: int) -> None:
+        self._redis = redis
+        self._keys = keys
+        self._redrive_after_ms = redrive_after_s * 1000
+        self._append = redis.register_script(_APPEND)
+
+    @translate_errors
+    async def append(self, message: Message, idempotency_ttl: int) -> Appended:
+        record = message.record()
+        del record["seq"]
+        head = orjson.dumps(record)[:-1] + b',"seq":'
+        receipt_head = f"{message.room_id}|{message.id}|{record['created_at']}|"
+        ref = message.client_ref
+        idem_key = self._keys.idempotency(message.sender_id, ref) if ref else self._keys.idempotency("", "-")
+        status, receipt = await self._append(
+            keys=[
+                self._keys.seq(message.room_id),
+                self._keys.outbox,
+                self._keys.outbox_since,
+                idem_key,
+                self._keys.read_cursors(message.sender_id),
+            ],
+            args=[
+                head,
+                receipt_head,
+                idempotency_ttl,
+                message.room_id,
+                int(message.created_at.timestamp() * 1000) + self._redrive_after_ms,
+                "1" if ref else "0",
+                self._keys.channel(events.room_topic(message.room_id)),
+                envelope_head(events.MESSAGE_NEW),
+            ],
+        )
+        if status == -1:
+            raise SequenceUnknown(message.room_id)
+        room_id, message_id, created_at, seq = receipt.decode().split("|")
+        return Appended(Receipt(room_id, int(seq), message_id, parse_time(created_at), ref), duplicate=status == 0)
+
+    @translate_errors
+    async def seed(self, room_id: str, last_seq: int) -> None:
+        await self._redis.set(self._keys.seq(room_id), last_seq, nx=True)
+
+    @translate_errors
+    async def last_seqs(self, room_ids: Sequence[str]) -> dict[str, int | None]:
+        values = await self._redis.mget([self._keys.seq(room_id) for room_id in room_ids])
+        return {room_id: None if value is None else int(value) for room_id, value in zip(room_ids, values, strict=True)}
+
+    @translate_errors
+    async def pending(self, keys: Sequence[tuple[str, int]]) -> list[Message]:
+        if not keys:
+            return []
+        bodies = await self._redis.hmget(self._keys.outbox, [outbox_field(room_id, seq) for room_id, seq in keys])
+        return [Message.from_record(orjson.loads(body)) for body in bodies if body is not None]
+
+    @translate_errors
+    async def read_cursors(self, user_id: str, room_ids: Sequence[str]) -> dict[str, int]:
+        if not room_ids:
+            return {}
+        values = await self._redis.hmget(self._keys.read_cursors(user_id), list(room_ids))
+        return {room_id: int(value) for room_id, value in zip(room_ids, values, strict=True) if value is not None}

@@ -1,0 +1,68 @@
+"""Peewee models, mirroring the schema that `migrations/` creates.
+
+The schema is owned by the SQL migrations; a test checks that every model
+field matches a column. Models are bound to a database by `open_database`.
+"""
+
+from __future__ import annotations
+
+import peewee
+
+
+class BaseModel(peewee.Model):
+    class Meta:
+        legacy_table_names = False
+
+
+class UserRow(BaseModel):
+    id = peewee.TextField(primary_key=True)
+    name = peewee.TextField(null=True)
+    username = peewee.TextField(null=True)
+    is_active = peewee.BooleanField(default=True)
+    created_at = peewee.DateTimeField()
+    updated_at = peewee.DateTimeField()
+
+    class Meta:
+        table_name = "users"
+
+
+class RoomRow(BaseModel):
+    id = peewee.BigAutoField()
+    kind = peewee.TextField()
+    name = peewee.TextField(null=True)
+    owner_id = peewee.TextField(null=True)
+    direct_a = peewee.TextField(null=True)
+    direct_b = peewee.TextField(null=True)
+    created_at = peewee.DateTimeField()
+
+    class Meta:
+        table_name = "rooms"
+
+
+class MembershipRow(BaseModel):
+    room_id = peewee.BigIntegerField()
+    user_id = peewee.TextField()
+    role = peewee.TextField()
+    joined_at = peewee.DateTimeField()
+    last_read_seq = peewee.BigIntegerField(default=0)
+
+    class Meta:
+        table_name = "memberships"
+        primary_key = peewee.CompositeKey("room_id", "user_id")
+
+
+class MessageRow(BaseModel):
+    id = peewee.BigIntegerField(primary_key=True)
+    room_id = peewee.BigIntegerField()
+    seq = peewee.BigIntegerField()
+    sender_id = peewee.TextField()
+    type = peewee.TextField(default="text")
+    content = peewee.TextField()
+    client_ref = peewee.TextField(null=True)
+    created_at = peewee.DateTimeField()
+
+    class Meta:
+        table_name = "messages"
+
+
+MODELS = [UserRow, RoomRow, MembershipRow, MessageRow]

@@ -1,0 +1,60 @@
+"""Users: created or refreshed from token claims; bare rows for users named before they connect."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+import peewee
+
+from app.chat.model import Profile, User
+from app.storage.database import AsyncDatabase
+from app.storage.models import UserRow
+
+
+def upsert_user(profile: Profile, now: datetime) -> User:
+    """Insert the user, or refresh the profile fields the claims carry (absent claims keep their value)."""
+    query = (
+        UserRow.insert(
+            id=profile.id, name=profile.name, username=profile.username, is_active=True, created_at=now, updated_at=now
+        )
+        .on_conflict(
+            conflict_target=[UserRow.id],
+            update={
+                UserRow.name: peewee.fn.COALESCE(peewee.EXCLUDED.name, UserRow.name),
+                UserRow.username: peewee.fn.COALESCE(peewee.EXCLUDED.username, UserRow.username),
+                UserRow.updated_at: now,
+            },
+        )
+        .returning(UserRow.id, UserRow.name, UserRow.username, UserRow.is_active)
+    )
+    row = next(iter(query.execute()))
+    return User(row.id, row.name, row.username, row.is_active)
+
+
+def ensure_users(user_ids: Sequence[str], now: datetime) -> None:
+    if not user_ids:
+        return
+    rows = [{"id": uid, "created_at": now, "updated_at": now} for uid in sorted(set(user_ids))]
+    UserRow.insert_many(rows).on_conflict_ignore().execute()
+
+
+def get_user(user_id: str) -> User | None:
+    row = UserRow.get_or_none(UserRow.id == user_id)
+    return None if row is None else User(row.id, row.name, row.username, row.is_active)
+
+
+def set_active(user_id: str, active: bool) -> bool:
+    """Enable or disable a user; False when there is no such user."""
+    return UserRow.update(is_active=active).where(UserRow.id == user_id).execute() > 0
+
+
+class PgUserStore:
+    def __init__(self, db: AsyncDatabase) -> None:
+        self._db = db
+
+    async def upsert(self, profile: Profile, now: datetime) -> User:
+        return await self._db.run(upsert_user, profile, now)
+
+    async def ensure(self, user_ids: Sequence[str], now: datetime) -> None:
+        await self._db.run(ensure_users, list(user_ids), now)

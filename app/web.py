@@ -1,0 +1,185 @@
+"""Composition root of the web process: every adapter built from settings and wired to the core.
+
+Building opens nothing; connections open lazily or in the application's
+cleanup context, which also closes them in reverse order on shutdown.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import aiohttp_jinja2
+import jinja2
+import redis
+import redis.asyncio as aioredis
+from aiohttp import web
+
+from app.auth.tokens import TokenVerifier
+from app.chat.errors import ChatError, Code
+from app.chat.events import SYSTEM_TOPIC, USER_DISABLED, Event
+from app.chat.ids import MAX_NODE, Snowflake, SystemClock
+from app.chat.rules import Limits
+from app.chat.service import Chat, build_chat
+from app.gateways.socketio.asyncapi import build_asyncapi
+from app.gateways.socketio.server import GatewayOptions, SocketGateway
+from app.jobs.batcher import PersistBatcher
+from app.jobs.queues import enqueue_persist, open_queue
+from app.rest import routes
+from app.rest.api import RestContext
+from app.rest.errors import error_middleware
+from app.state.bus import RedisBus
+from app.state.keys import MESSAGES_QUEUE, Keys
+from app.state.message_log import RedisMessageLog
+from app.state.rate_limit import RedisRateLimiter
+from app.storage import migrate
+from app.storage.database import AsyncDatabase, open_database
+from app.storage.messages import PgMessageStore
+from app.storage.rooms import PgRoomStore
+from app.storage.users import PgUserStore
+from config import Settings
+
+log = logging.getLogger(__name__)
+
+VERSION = "0.1.0"
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class Services:
+    settings: Settings
+    keys: Keys
+    redis: aioredis.Redis
+    rq_redis: redis.Redis
+    db: AsyncDatabase
+    bus: RedisBus
+    batcher: PersistBatcher
+    ids: Snowflake
+    chat: Chat
+    gateway: SocketGateway
+
+
+SERVICES = web.AppKey("services", Services)
+
+
+def limits(settings: Settings) -> Limits:
+    s = settings.limits
+    return Limits(
+        max_message_length=s.max_message_length,
+        message_rate=s.message_rate,
+        message_burst=s.message_burst,
+        max_room_members=s.max_room_members,
+        history_page_max=s.history_page_max,
+        catchup_limit=s.catchup_limit,
+        idempotency_ttl=s.idempotency_ttl,
+        membership_cache_ttl=s.membership_cache_ttl,
+        user_cache_ttl=s.user_cache_ttl,
+    )
+
+
+def build_services(settings: Settings) -> Services:
+    keys = Keys(settings.redis.redis_prefix)
+    async_redis = aioredis.Redis.from_url(settings.redis.redis_url)
+    rq_redis = redis.Redis.from_url(settings.redis.redis_url)
+    db = AsyncDatabase(
+        open_database(settings.database.database_url, application_name="chat-web"), settings.database.db_pool_size
+    )
+    queue_settings = settings.queue
+    batcher = PersistBatcher(
+        functools.partial(
+            enqueue_persist,
+            open_queue(rq_redis, keys, MESSAGES_QUEUE),
+            timeout=queue_settings.persist_job_timeout,
+            retry_intervals=queue_settings.retry_intervals,
+        ),
+        batch_max=queue_settings.persist_batch_max,
+        linger_ms=queue_settings.persist_batch_linger_ms,
+    )
+    bus = RedisBus(async_redis, keys)
+    ids = Snowflake(node=0)  # the real node number is drawn at start-up
+    chat = build_chat(
+        user_store=PgUserStore(db),
+        room_store=PgRoomStore(db),
+        message_store=PgMessageStore(db),
+        log=RedisMessageLog(async_redis, keys, redrive_after_s=queue_settings.redrive_after),
+        persist=batcher,
+        bus=bus,
+        limiter=RedisRateLimiter(async_redis, keys),
+        ids=ids,
+        clock=SystemClock(),
+        limits=limits(settings),
+    )
+    server = settings.server
+    gateway = SocketGateway(
+        chat,
+        TokenVerifier(settings.auth),
+        bus,
+        GatewayOptions(
+            cors_origins=server.cors_list,
+            max_frame_bytes=server.max_frame_bytes,
+            transports=tuple(server.transport_list),
+            ping_interval=server.ping_interval,
+            ping_timeout=server.ping_timeout,
+            event_rate=settings.limits.event_rate,
+            event_burst=settings.limits.event_burst,
+        ),
+    )
+    return Services(settings, keys, async_redis, rq_redis, db, bus, batcher, ids, chat, gateway)
+
+
+def create_app(settings: Settings) -> web.Application:
+    services = build_services(settings)
+    app = web.Application(client_max_size=settings.server.max_frame_bytes, middlewares=[error_middleware])
+    app[SERVICES] = services
+    services.gateway.attach(app)
+    context = RestContext(
+        services.chat,
+        TokenVerifier(settings.auth),
+        RedisRateLimiter(services.redis, services.keys),
+        settings.limits.api_rate,
+        settings.limits.api_burst,
+    )
+    routes.setup(app, context, build_asyncapi(VERSION), VERSION)
+    aiohttp_jinja2.setup(app, loader=jinja2.FileSystemLoader(ROOT / "templates"), autoescape=True)
+    app.router.add_get("/", _index)
+    app.router.add_static("/static/", ROOT / "static")
+    app.cleanup_ctx.append(_lifecycle)
+    return app
+
+
+@aiohttp_jinja2.template("index.html")
+async def _index(request: web.Request) -> dict:
+    return {"version": VERSION}
+
+
+async def _lifecycle(app: web.Application):
+    services = app[SERVICES]
+    await _check_schema(services.db)
+    services.ids.assign(await services.redis.incr(services.keys.node_counter) % (MAX_NODE + 1))
+    await services.bus.start(functools.partial(_route_event, services))
+    log.info("web node ready (node number %d)", services.ids.node)
+    yield
+    await services.batcher.close()
+    await services.bus.stop()
+    await services.redis.aclose()
+    services.rq_redis.close()
+    await asyncio.get_running_loop().run_in_executor(None, services.db.close)
+
+
+async def _route_event(services: Services, topic: str, event: Event) -> None:
+    if topic == SYSTEM_TOPIC:
+        services.chat.on_system_event(event)
+        if event.name == USER_DISABLED:
+            error = ChatError(Code.USER_DISABLED, "this user was disabled")
+            await services.gateway.disconnect_user(event.data["user_id"], error)
+    else:
+        await services.gateway.deliver(topic, event)
+
+
+async def _check_schema(db: AsyncDatabase) -> None:
+    pending = await db.run(lambda: {v for v, _ in migrate.available()} - migrate.applied(db.db))
+    if pending:
+        raise RuntimeError(f"the database lacks migrations {sorted(pending)}: run `python run.py migrate`")

@@ -1,0 +1,375 @@
+"""Settings: one frozen dataclass per section, loaded once and passed down.
+
+Every field has a default in `defaults.toml` and is overridden by the
+environment variable of the same name in upper case. Values are converted
+by the field's annotation and checked by the section's `check()`; any
+problem raises `ConfigError` naming the variable, so a bad deployment
+fails at start rather than on the first message.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import secrets
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+DEFAULTS_FILE = Path(__file__).with_name("defaults.toml")
+
+
+class ConfigError(ValueError):
+    """A setting is missing or malformed; the message names the variable."""
+
+
+def doc(text: str) -> dict:
+    return {"doc": text}
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    host: str = field(metadata=doc("Interface the web node listens on."))
+    port: int = field(metadata=doc("TCP port of the web node."))
+    cors_origins: str = field(
+        metadata=doc(
+            "Comma-separated origins allowed for Socket.IO and REST; `*` for any (tokens are bearer, not cookies)."
+        )
+    )
+    max_frame_bytes: int = field(
+        metadata=doc(
+            "Largest accepted WebSocket frame, polling payload or REST body; a larger frame closes that connection (1009)."
+        )
+    )
+    transports: str = field(
+        metadata=doc("Engine.IO transports, `websocket` and/or `polling` (polling across nodes needs sticky sessions).")
+    )
+    ping_interval: int = field(metadata=doc("Seconds between Engine.IO pings."))
+    ping_timeout: int = field(metadata=doc("Seconds without a pong before a connection is dropped."))
+
+    def check(self) -> None:
+        _require(1 <= self.port <= 65535, "PORT", "must be between 1 and 65535")
+        _require(self.max_frame_bytes >= 1024, "MAX_FRAME_BYTES", "must be at least 1024")
+        allowed = {"websocket", "polling"}
+        names = set(self.transport_list)
+        _require(bool(names) and names <= allowed, "TRANSPORTS", "must name websocket and/or polling")
+
+    @property
+    def transport_list(self) -> list[str]:
+        return _split(self.transports)
+
+    @property
+    def cors_list(self) -> list[str] | str:
+        origins = _split(self.cors_origins)
+        return "*" if origins == ["*"] else origins
+
+
+@dataclass(frozen=True)
+class AuthConfig:
+    jwt_secret: str = field(
+        metadata=doc(
+            "HS256 shared secret (at least 32 bytes). One of JWT_SECRET or JWT_PUBLIC_KEY is required outside DEV_MODE."
+        )
+    )
+    jwt_public_key: str = field(metadata=doc("PEM public key (or a path to one) for RS256/ES256 tokens."))
+    jwt_private_key: str = field(
+        metadata=doc("PEM private key (or a path) used only by `run.py token` to mint RS256/ES256 tokens.")
+    )
+    jwt_algorithms: str = field(
+        metadata=doc(
+            "Comma-separated allow-list; default HS256 with a secret, RS256,ES256 with a public key. `none` is never accepted."
+        )
+    )
+    jwt_issuer: str = field(metadata=doc("Required `iss` claim, when set."))
+    jwt_audience: str = field(metadata=doc("Required `aud` claim, when set."))
+    jwt_leeway: int = field(metadata=doc("Seconds of clock skew tolerated on `exp`/`nbf`."))
+    dev_mode: bool = field(
+        metadata=doc(
+            "Development conveniences: a generated HS256 secret under DATA_DIR when none is configured. Never in production."
+        )
+    )
+
+    def check(self) -> None:
+        algorithms = self.algorithm_list
+        _require(
+            all(a in SUPPORTED_ALGORITHMS for a in algorithms),
+            "JWT_ALGORITHMS",
+            f"must be among {sorted(SUPPORTED_ALGORITHMS)}",
+        )
+        uses_secret = any(a.startswith("HS") for a in algorithms)
+        uses_key = any(not a.startswith("HS") for a in algorithms)
+        _require(
+            not uses_secret or len(self.jwt_secret.encode()) >= 32,
+            "JWT_SECRET",
+            "must be at least 32 bytes for HS algorithms",
+        )
+        _require(not uses_key or bool(self.jwt_public_key), "JWT_PUBLIC_KEY", "is required for RS/ES algorithms")
+
+    @property
+    def algorithm_list(self) -> list[str]:
+        if self.jwt_algorithms:
+            return _split(self.jwt_algorithms)
+        return ["HS256"] if self.jwt_secret else ["RS256", "ES256"]
+
+
+SUPPORTED_ALGORITHMS = frozenset({"HS256", "HS384", "HS512", "RS256", "RS384", "RS512", "ES256", "ES384", "ES512"})
+
+
+@dataclass(frozen=True)
+class DatabaseConfig:
+    database_url: str = field(
+        metadata=doc(
+            "Postgres URL, e.g. `postgresql://user:pass@host:5432/chat`. Unset with `run.py`: an embedded Postgres under DATA_DIR."
+        )
+    )
+    db_pool_size: int = field(metadata=doc("Connections (and threads) a web node uses for Postgres."))
+
+    def check(self) -> None:
+        _require(bool(self.database_url), "DATABASE_URL", "is required")
+        _require(
+            self.database_url.startswith(("postgres://", "postgresql://")),
+            "DATABASE_URL",
+            "must be a postgresql:// URL",
+        )
+        _require(self.db_pool_size >= 1, "DB_POOL_SIZE", "must be at least 1")
+
+
+@dataclass(frozen=True)
+class RedisConfig:
+    redis_url: str = field(
+        metadata=doc(
+            "Redis URL (`redis://`, `rediss://` or `unix://`). Unset with `run.py`: an embedded Redis under DATA_DIR."
+        )
+    )
+    redis_prefix: str = field(
+        metadata=doc("Prefix of every key, channel and queue name, so deployments can share one Redis.")
+    )
+
+    def check(self) -> None:
+        _require(bool(self.redis_url), "REDIS_URL", "is required")
+        _require(
+            self.redis_url.startswith(("redis://", "rediss://", "unix://")),
+            "REDIS_URL",
+            "must be a redis://, rediss:// or unix:// URL",
+        )
+        _require(bool(self.redis_prefix), "REDIS_PREFIX", "must not be empty")
+
+
+@dataclass(frozen=True)
+class LimitsConfig:
+    max_message_length: int = field(metadata=doc("Largest message content, in characters."))
+    message_rate: float = field(
+        metadata=doc("Messages per second a user may send, sustained (across all devices and nodes).")
+    )
+    message_burst: int = field(metadata=doc("Messages a user may send in a burst above the sustained rate."))
+    api_rate: float = field(metadata=doc("REST requests per second per user, sustained."))
+    api_burst: int = field(metadata=doc("REST request burst per user."))
+    event_rate: float = field(metadata=doc("Socket.IO events per second per connection, sustained (any event)."))
+    event_burst: int = field(metadata=doc("Socket.IO event burst per connection."))
+    max_room_members: int = field(metadata=doc("Most members a group room may have."))
+    history_page_max: int = field(metadata=doc("Largest `limit` of one history page."))
+    catchup_limit: int = field(
+        metadata=doc("Most missed messages returned by one join or sync; the rest is paged over REST.")
+    )
+    idempotency_ttl: int = field(metadata=doc("Seconds a client_ref is remembered for deduplicating resends."))
+    membership_cache_ttl: int = field(
+        metadata=doc("Seconds a node trusts its cached member list of a room (changes invalidate it at once).")
+    )
+    user_cache_ttl: int = field(
+        metadata=doc("Seconds a node trusts a cached user row (bounds how long a disabled user keeps REST access).")
+    )
+
+    def check(self) -> None:
+        for name in (
+            "max_message_length",
+            "message_burst",
+            "api_burst",
+            "event_burst",
+            "max_room_members",
+            "history_page_max",
+            "catchup_limit",
+        ):
+            _require(getattr(self, name) >= 1, name.upper(), "must be at least 1")
+        for name in ("message_rate", "api_rate", "event_rate"):
+            _require(getattr(self, name) > 0, name.upper(), "must be positive")
+        _require(self.idempotency_ttl >= 60, "IDEMPOTENCY_TTL", "must be at least 60 seconds")
+
+
+@dataclass(frozen=True)
+class QueueConfig:
+    persist_batch_max: int = field(metadata=doc("Most messages in one persistence job."))
+    persist_batch_linger_ms: int = field(
+        metadata=doc("Longest a message waits on its node for a batch to fill before the job is enqueued.")
+    )
+    persist_job_timeout: int = field(metadata=doc("Seconds a persistence job may run."))
+    persist_retry_intervals: str = field(
+        metadata=doc(
+            "Comma-separated seconds between retries of a failed persistence job; their count is the number of retries."
+        )
+    )
+    redrive_after: int = field(
+        metadata=doc(
+            "Seconds after which an acknowledged message still not in Postgres is enqueued again (covers crashed nodes and workers)."
+        )
+    )
+    redrive_interval: int = field(metadata=doc("Seconds between two scans for such messages (by any one worker)."))
+
+    def check(self) -> None:
+        _require(1 <= self.persist_batch_max <= 10000, "PERSIST_BATCH_MAX", "must be between 1 and 10000")
+        _require(self.persist_batch_linger_ms >= 0, "PERSIST_BATCH_LINGER_MS", "must not be negative")
+        _require(self.persist_job_timeout >= 1, "PERSIST_JOB_TIMEOUT", "must be at least 1")
+        try:
+            intervals = self.retry_intervals
+        except ValueError:
+            intervals = [-1]
+        _require(
+            all(i >= 0 for i in intervals), "PERSIST_RETRY_INTERVALS", "must be comma-separated non-negative integers"
+        )
+        _require(self.redrive_after >= 1, "REDRIVE_AFTER", "must be at least 1")
+        _require(self.redrive_interval >= 1, "REDRIVE_INTERVAL", "must be at least 1")
+
+    @property
+    def retry_intervals(self) -> list[int]:
+        return [int(part) for part in _split(self.persist_retry_intervals)]
+
+
+@dataclass(frozen=True)
+class WorkerConfig:
+    worker_queues: str = field(metadata=doc("Comma-separated queues a worker drains (`messages`)."))
+    worker_processes: int = field(
+        metadata=doc("Worker processes started by `run.py worker`; each runs jobs in-process, never forking per job.")
+    )
+
+    def check(self) -> None:
+        _require(self.worker_processes >= 1, "WORKER_PROCESSES", "must be at least 1")
+        _require(bool(self.queue_list), "WORKER_QUEUES", "must name at least one queue")
+
+    @property
+    def queue_list(self) -> list[str]:
+        return _split(self.worker_queues)
+
+
+@dataclass(frozen=True)
+class PathsConfig:
+    data_dir: str = field(metadata=doc("Folder for embedded Redis and Postgres and the development secret."))
+
+    def check(self) -> None:
+        _require(bool(self.data_dir), "DATA_DIR", "must not be empty")
+
+
+@dataclass(frozen=True)
+class LoggingConfig:
+    log_level: str = field(metadata=doc("DEBUG, INFO, WARNING or ERROR."))
+
+    def check(self) -> None:
+        _require(
+            self.log_level.upper() in {"DEBUG", "INFO", "WARNING", "ERROR"},
+            "LOG_LEVEL",
+            "must be DEBUG, INFO, WARNING or ERROR",
+        )
+
+
+@dataclass(frozen=True)
+class Settings:
+    server: ServerConfig
+    auth: AuthConfig
+    database: DatabaseConfig
+    redis: RedisConfig
+    limits: LimitsConfig
+    queue: QueueConfig
+    worker: WorkerConfig
+    paths: PathsConfig
+    logging: LoggingConfig
+
+    def replace(self, **sections: object) -> Settings:
+        return dataclasses.replace(self, **sections)
+
+
+_SECTION_CLASSES = {
+    "server": ServerConfig,
+    "auth": AuthConfig,
+    "database": DatabaseConfig,
+    "redis": RedisConfig,
+    "limits": LimitsConfig,
+    "queue": QueueConfig,
+    "worker": WorkerConfig,
+    "paths": PathsConfig,
+    "logging": LoggingConfig,
+}
+
+
+def load(env: Mapping[str, str] | None = None, *, require: tuple[str, ...] = ()) -> Settings:
+    """Build Settings from defaults.toml and `env` (default: os.environ).
+
+    `require` names the sections whose `check()` must pass (for example a
+    worker needs `database` and `redis` but not `server`). Raises ConfigError.
+    """
+    env = os.environ if env is None else env
+    defaults = tomllib.loads(DEFAULTS_FILE.read_text())
+    sections = {name: _build(cls, defaults.get(name, {}), env) for name, cls in _SECTION_CLASSES.items()}
+    settings = Settings(**sections)
+    if settings.auth.dev_mode and not settings.auth.jwt_secret and not settings.auth.jwt_public_key:
+        secret = dev_secret(Path(settings.paths.data_dir))
+        settings = settings.replace(auth=dataclasses.replace(settings.auth, jwt_secret=secret))
+    for name in require:
+        getattr(settings, name).check()
+    return settings
+
+
+def dev_secret(data_dir: Path) -> str:
+    """The development HS256 secret kept in DATA_DIR, created on first use."""
+    path = data_dir / "dev-jwt-secret"
+    if not path.exists():
+        data_dir.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_urlsafe(48))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def options() -> list[tuple[str, str, object, str]]:
+    """(section, ENV_NAME, default, description) for every setting, for docs."""
+    defaults = tomllib.loads(DEFAULTS_FILE.read_text())
+    rows = []
+    for section, cls in _SECTION_CLASSES.items():
+        for f in dataclasses.fields(cls):
+            rows.append((section, f.name.upper(), defaults[section][f.name], f.metadata["doc"]))
+    return rows
+
+
+def _build(cls: type, defaults: Mapping[str, object], env: Mapping[str, str]):
+    values = {}
+    for f in dataclasses.fields(cls):
+        name = f.name.upper()
+        if f.name not in defaults:
+            raise ConfigError(f"{name}: no default in {DEFAULTS_FILE.name}")
+        raw = env.get(name)
+        values[f.name] = defaults[f.name] if raw is None else _convert(name, f.type, raw)
+    return cls(**values)
+
+
+def _convert(name: str, kind: str, raw: str) -> object:
+    try:
+        if kind == "int":
+            return int(raw)
+        if kind == "float":
+            return float(raw)
+        if kind == "bool":
+            lowered = raw.strip().lower()
+            if lowered in {"1", "true", "yes", "on"}:
+                return True
+            if lowered in {"0", "false", "no", "off", ""}:
+                return False
+            raise ValueError(raw)
+    except ValueError:
+        raise ConfigError(f"{name}: expected {kind}, got {raw!r}") from None
+    return raw
+
+
+def _require(condition: bool, name: str, message: str) -> None:
+    if not condition:
+        raise ConfigError(f"{name} {message}")
+
+
+def _split(value: str) -> list[str]:
+    return [part.strip() for part in value.split(",") if part.strip()]

@@ -1,0 +1,113 @@
+#!/usr/bin/env python3
+"""Entry point of every process: `python run.py [command] --help`.
+
+With no command: the all-in-one (embedded Postgres and Redis unless
+DATABASE_URL / REDIS_URL are set, migrations, one web node, one worker).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+import config
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="run.py",
+        description="Real-time chat backend. With no command: embedded Postgres and Redis (unless DATABASE_URL and "
+        "REDIS_URL are set), migrations, one web node and one worker; Ctrl-C stops all of it.",
+        epilog="Every setting is an environment variable; see the README's configuration table.",
+    )
+    commands = parser.add_subparsers(dest="command", metavar="command")
+
+    web = commands.add_parser("web", help="run a web node (Socket.IO, REST, test page)")
+    web.add_argument("--host", help="interface to listen on (HOST)")
+    web.add_argument("--port", type=int, help="port to listen on (PORT)")
+
+    worker = commands.add_parser("worker", help="run RQ workers that persist messages into Postgres")
+    worker.add_argument("--queues", help="comma-separated queues to drain (WORKER_QUEUES), e.g. messages")
+    worker.add_argument(
+        "--processes", type=int, help="worker processes, each running jobs in-process (WORKER_PROCESSES)"
+    )
+    worker.add_argument("--burst", action="store_true", help="exit once the queues are empty")
+
+    commands.add_parser("migrate", help="apply pending database migrations (safe to run twice)")
+
+    token = commands.add_parser("token", help="print a signed development token for a user")
+    token.add_argument("user_id", help="the user's id (the token's sub)")
+    token.add_argument("--name", help="display name claim")
+    token.add_argument("--ttl", type=int, default=86400, help="lifetime in seconds (default: one day)")
+
+    user = commands.add_parser("user", help="disable or enable a user")
+    user.add_argument("action", choices=["disable", "enable"])
+    user.add_argument("user_id")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    env = dict(os.environ)
+    overrides = {
+        "HOST": getattr(args, "host", None),
+        "PORT": getattr(args, "port", None),
+        "WORKER_QUEUES": getattr(args, "queues", None),
+        "WORKER_PROCESSES": getattr(args, "processes", None),
+    }
+    env.update({name: str(value) for name, value in overrides.items() if value is not None})
+
+    from app.cli.commands import configure_logging
+
+    try:
+        if args.command is None:
+            configure_logging(config.load(env).logging.log_level)
+            from app.cli.supervisor import run_all
+
+            return run_all(env)
+        if args.command == "web":
+            settings = config.load(env, require=("server", "auth", "database", "redis", "limits", "queue", "logging"))
+            configure_logging(settings.logging.log_level)
+            from app.cli.commands import serve_web
+
+            serve_web(settings)
+            return 0
+        if args.command == "worker":
+            settings = config.load(env, require=("database", "redis", "queue", "worker", "logging"))
+            configure_logging(settings.logging.log_level)
+            from worker.main import run
+
+            run(settings, settings.worker.queue_list, settings.worker.worker_processes, burst=args.burst)
+            return 0
+        if args.command == "migrate":
+            settings = config.load(env, require=("database",))
+            configure_logging(settings.logging.log_level)
+            from app.cli.commands import run_migrations
+
+            applied = run_migrations(settings)
+            print("applied: " + ", ".join(applied) if applied else "the schema is up to date")
+            return 0
+        if args.command == "token":
+            settings = config.load(env, require=("auth",))
+            from app.cli.commands import make_token
+
+            print(make_token(settings, args.user_id, args.name, args.ttl))
+            return 0
+        if args.command == "user":
+            settings = config.load(env, require=("database", "redis"))
+            from app.cli.commands import set_user_active
+
+            if not set_user_active(settings, args.user_id, args.action == "enable"):
+                print(f"no user {args.user_id!r}", file=sys.stderr)
+                return 1
+            print(f"{args.user_id}: {args.action}d")
+            return 0
+    except config.ConfigError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
