@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
+from collections.abc import Callable
+from typing import TypeVar
 
 import redis
 from rq import SimpleWorker
@@ -20,17 +23,63 @@ from app.state.keys import QUEUES, Keys
 from config import ConfigError, Settings
 from worker import runtime
 from worker.redrive import Redriver
+from worker.scheduler import ChatScheduler
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
+
+
+def _starting_threads_deaf_to_stop_signals(start: Callable[[], T]) -> T:
+    """Run `start` with SIGINT and SIGTERM blocked, so the threads it starts inherit the block.
+
+    Python runs signal handlers in the main thread only, and the main thread waits in a
+    blocking dequeue (BLMOVE, up to ~400 s). A stop signal the kernel delivers to another
+    thread only sets a flag the main thread sees when that dequeue returns: Ctrl-C or SIGTERM
+    on the process group (two signals at once with a WorkerPool) could hang for minutes.
+    """
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+    try:
+        return start()
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 class ChatWorker(SimpleWorker):
     """A SimpleWorker that opens this process's runtime and runs the outbox redrive."""
 
+    def subscribe(self) -> None:
+        # RQ's pub/sub thread (commands such as "stop job") must leave stop signals to the main thread.
+        _starting_threads_deaf_to_stop_signals(super().subscribe)
+
+    def _start_scheduler(self, burst=False, logging_level="INFO", date_format=None, log_format=None) -> None:
+        # RQ's own logic, with a scheduler that dies with this worker (RQ has no hook for the class).
+        options = {"date_format": date_format, "log_format": log_format}
+        self.scheduler = ChatScheduler(
+            self.queues,
+            connection=self.connection,
+            logging_level=logging_level if logging_level is not None else self.log.level,
+            serializer=self.serializer,
+            **{name: value for name, value in options.items() if value is not None},
+        )
+        self.scheduler.acquire_locks()
+        if not self.scheduler.acquired_locks:
+            return
+        if burst:
+            try:
+                self.scheduler.register_birth()
+                self.scheduler.enqueue_scheduled_jobs()
+            finally:
+                self.scheduler.release_locks()
+                self.scheduler.register_death()
+        else:
+            self.scheduler.start()
+
     def work(self, *args, **kwargs) -> bool:
         rt = runtime.open_runtime()
         redriver = Redriver(rt, owner=f"{self.name}:{os.getpid()}")
-        redriver.start()
+        _starting_threads_deaf_to_stop_signals(redriver.start)
         try:
             return super().work(*args, **kwargs)
         finally:

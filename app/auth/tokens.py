@@ -16,6 +16,7 @@ import jwt
 
 from app.chat.errors import ChatError, Code
 from app.chat.model import Profile
+from app.chat.rules import check_user_id
 from config.settings import AuthConfig
 
 
@@ -67,6 +68,10 @@ class TokenVerifier:
             raise ChatError(Code.INVALID_TOKEN, f"the token lacks the {exc.claim!r} claim") from None
         except jwt.InvalidTokenError as exc:
             raise ChatError(Code.INVALID_TOKEN, f"the token is invalid: {exc}") from None
+        try:
+            check_user_id(claims["sub"], "sub")
+        except ChatError:
+            raise ChatError(Code.INVALID_TOKEN, "the token's sub is not a usable user id") from None
         return Profile(
             id=claims["sub"],
             name=_optional_text(claims.get("name")),

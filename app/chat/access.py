@@ -39,7 +39,8 @@ class Access:
         self._monotonic = monotonic
         self._entries: OrderedDict[str, tuple[float, RoomAccess | None]] = OrderedDict()
         self._loading: dict[str, asyncio.Future[RoomAccess | None]] = {}
-        # Rooms invalidated while their load was in flight: that load's result is stale.
+        # Rooms invalidated while their load was in flight: that load's result is stale, and a
+        # get() that starts now must not join it but start a fresh load.
         self._stale_loads: set[str] = set()
 
     async def get(self, room_id: str) -> RoomAccess | None:
@@ -48,7 +49,7 @@ class Access:
             self._entries.move_to_end(room_id)
             return entry[1]
         pending = self._loading.get(room_id)
-        if pending is not None:
+        if pending is not None and room_id not in self._stale_loads:
             return await asyncio.shield(pending)
         return await self._load(room_id)
 
@@ -69,6 +70,7 @@ class Access:
     async def _load(self, room_id: str) -> RoomAccess | None:
         future: asyncio.Future[RoomAccess | None] = asyncio.get_running_loop().create_future()
         self._loading[room_id] = future
+        self._stale_loads.discard(room_id)  # this load starts after every invalidation so far
         try:
             room = await self._rooms.get(room_id)
             access = None
@@ -80,9 +82,12 @@ class Access:
             future.exception()  # mark retrieved: waiters get it, nobody else must
             raise
         finally:
-            self._loading.pop(room_id, None)
-            stale = room_id in self._stale_loads
-            self._stale_loads.discard(room_id)
+            if self._loading.get(room_id) is future:
+                del self._loading[room_id]
+                stale = room_id in self._stale_loads
+                self._stale_loads.discard(room_id)
+            else:
+                stale = True  # a load that started after an invalidation superseded this one
         if not stale:
             self._store(room_id, access)
         future.set_result(access)

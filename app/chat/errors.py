@@ -25,7 +25,6 @@ class Code(StrEnum):
     ROOM_NOT_FOUND = "room_not_found"
     MEMBER_NOT_FOUND = "member_not_found"
     DIRECT_ROOM_FIXED = "direct_room_fixed"
-    OWNER_CANNOT_BE_REMOVED = "owner_cannot_be_removed"
     TOO_MANY_MEMBERS = "too_many_members"
     DUPLICATE_CLIENT_REF = "duplicate_client_ref"
     RATE_LIMITED = "rate_limited"
@@ -52,7 +51,6 @@ DESCRIPTIONS: dict[Code, str] = {
     Code.ROOM_NOT_FOUND: "No such room.",
     Code.MEMBER_NOT_FOUND: "The user named is not a member of the room.",
     Code.DIRECT_ROOM_FIXED: "Members of a direct room cannot be changed, and it cannot be left.",
-    Code.OWNER_CANNOT_BE_REMOVED: "The owner cannot be removed; the owner may leave instead.",
     Code.TOO_MANY_MEMBERS: "The room would exceed MAX_ROOM_MEMBERS.",
     Code.DUPLICATE_CLIENT_REF: "This client_ref was already used by the sender for a message in another room.",
     Code.RATE_LIMITED: "Too many requests; `details.retry_after` says how many seconds to wait.",

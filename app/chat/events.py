@@ -18,6 +18,7 @@ ROOM_REMOVED = "room:removed"
 ROOM_MEMBERS_CHANGED = "room:members_changed"
 ROOM_INVALIDATED = "room:invalidated"
 USER_DISABLED = "user:disabled"
+USER_ENABLED = "user:enabled"
 
 SYSTEM_TOPIC = "system"
 
@@ -62,3 +63,7 @@ def room_invalidated(room_id: str) -> Event:
 
 def user_disabled(user_id: str) -> Event:
     return Event(USER_DISABLED, {"user_id": user_id})
+
+
+def user_enabled(user_id: str) -> Event:
+    return Event(USER_ENABLED, {"user_id": user_id})

@@ -32,15 +32,22 @@ class Limits:
     user_cache_ttl: float = 30.0
 
 
+def _fields(field: str, message: str) -> dict:
+    """Details of INVALID_PAYLOAD and CONTENT_INVALID: the same shape as schema validation errors."""
+    return {"fields": {field: [message]}}
+
+
 def check_text(value: str, field: str) -> None:
     """Raise CONTENT_INVALID when `value` cannot be stored as UTF-8 text in Postgres."""
     if "\x00" in value:
-        raise ChatError(Code.CONTENT_INVALID, f"{field} must not contain NUL characters", {field: "contains NUL"})
+        raise ChatError(
+            Code.CONTENT_INVALID, f"{field} must not contain NUL characters", _fields(field, "contains NUL")
+        )
     try:
         value.encode("utf-8")
     except UnicodeEncodeError:
         raise ChatError(
-            Code.CONTENT_INVALID, f"{field} is not valid Unicode text", {field: "unpaired surrogate"}
+            Code.CONTENT_INVALID, f"{field} is not valid Unicode text", _fields(field, "contains an unpaired surrogate")
         ) from None
 
 
@@ -61,7 +68,7 @@ def check_user_id(user_id: str, field: str = "user_id") -> None:
         raise ChatError(
             Code.INVALID_PAYLOAD,
             f"{field} must be 1 to {MAX_ID_LENGTH} printable characters without surrounding spaces",
-            {field: "invalid user id"},
+            _fields(field, "not a usable user id"),
         )
     check_text(user_id, field)
 
@@ -73,7 +80,7 @@ def check_client_ref(client_ref: str | None) -> None:
         raise ChatError(
             Code.INVALID_PAYLOAD,
             f"client_ref must be 1 to {MAX_CLIENT_REF_LENGTH} printable characters",
-            {"client_ref": "invalid"},
+            _fields("client_ref", f"must be 1 to {MAX_CLIENT_REF_LENGTH} printable characters"),
         )
     check_text(client_ref, "client_ref")
 

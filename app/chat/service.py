@@ -36,7 +36,7 @@ class Chat:
         """An event published on the `system` topic by any node (including this one)."""
         if event.name == events.ROOM_INVALIDATED:
             self.access.invalidate(event.data["room_id"])
-        elif event.name == events.USER_DISABLED:
+        elif event.name in (events.USER_DISABLED, events.USER_ENABLED):
             self.users.forget(event.data["user_id"])
 
 

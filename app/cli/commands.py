@@ -10,7 +10,7 @@ import sys
 import redis
 
 from app.auth.tokens import mint
-from app.chat.events import SYSTEM_TOPIC, user_disabled
+from app.chat.events import SYSTEM_TOPIC, user_disabled, user_enabled
 from app.state.bus import envelope
 from app.state.keys import Keys
 from app.storage import migrate
@@ -66,15 +66,16 @@ def make_token(settings: Settings, user_id: str, name: str | None, ttl: int) -> 
 
 
 def set_user_active(settings: Settings, user_id: str, active: bool) -> bool:
-    """Enable or disable a user. Disabling also drops the user's live connections on every node."""
+    """Enable or disable a user, on every node at once: nodes forget their cached row, and
+    disabling also closes the user's live connections."""
     db = open_database(settings.database.database_url, application_name="chat-admin")
     try:
         found = set_active(user_id, active)
     finally:
         db.close()
-    if found and not active:
+    if found:
         keys = Keys(settings.redis.redis_prefix)
-        event = user_disabled(user_id)
+        event = user_enabled(user_id) if active else user_disabled(user_id)
         redis.Redis.from_url(settings.redis.redis_url).publish(
             keys.channel(SYSTEM_TOPIC), envelope(event.name, event.data)
         )

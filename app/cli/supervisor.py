@@ -72,14 +72,22 @@ def run_all(env: dict[str, str]) -> int:
 
 
 def _stop(children: list[subprocess.Popen]) -> None:
+    # Each child leads its own process group (its session): signal the group, so what it
+    # started (RQ's scheduler, a worker pool's processes) stops with it.
     for child in children:
-        if child.poll() is None:
-            os.kill(child.pid, signal.SIGTERM)
+        _signal_group(child, signal.SIGTERM)
     deadline = time.monotonic() + STOP_TIMEOUT
     for child in children:
         try:
             child.wait(max(0.1, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
             log.warning("pid %d did not stop in %ss; killing it", child.pid, STOP_TIMEOUT)
-            child.kill()
+            _signal_group(child, signal.SIGKILL)
             child.wait()
+
+
+def _signal_group(child: subprocess.Popen, sig: signal.Signals) -> None:
+    try:
+        os.killpg(child.pid, sig)
+    except ProcessLookupError:
+        pass

@@ -2,6 +2,6 @@
 
 Routes are declared once (`Route`), and both the router and the OpenAPI
 document are built from the declarations. May import: `app.chat`,
-`app.auth`, `app.schemas`, aiohttp, marshmallow, apispec. Never storage,
-Redis or RQ.
+`app.auth`, `app.schemas`, `config`, aiohttp, aiohttp_jinja2, marshmallow,
+apispec, orjson. Never storage, Redis or RQ.
 """

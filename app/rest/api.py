@@ -87,8 +87,11 @@ class Route:
 
 
 def bearer_token(request: web.Request) -> str | None:
-    header = request.headers.get("Authorization")
-    return header if header else None
+    """The credentials of an `Authorization: Bearer <token>` header (scheme case-insensitive), else None."""
+    scheme, _, credentials = request.headers.get("Authorization", "").strip().partition(" ")
+    if scheme.lower() != "bearer":
+        return None
+    return credentials.strip() or None
 
 
 async def authenticate(request: web.Request, context: RestContext) -> User:

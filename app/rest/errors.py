@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import uuid
 
 from aiohttp import web
@@ -29,7 +30,6 @@ STATUS: dict[Code, int] = {
     Code.NOT_FOUND: 404,
     Code.METHOD_NOT_ALLOWED: 405,
     Code.DIRECT_ROOM_FIXED: 409,
-    Code.OWNER_CANNOT_BE_REMOVED: 409,
     Code.TOO_MANY_MEMBERS: 409,
     Code.DUPLICATE_CLIENT_REF: 409,
     Code.PAYLOAD_TOO_LARGE: 413,
@@ -53,7 +53,8 @@ def error_response(exc: ChatError) -> web.Response:
     body = {"error": exc.message, "details": exc.details, "code": exc.code.value, "status": status}
     response = web.json_response(body, status=status)
     if exc.code is Code.RATE_LIMITED and exc.details and "retry_after" in exc.details:
-        response.headers["Retry-After"] = str(max(1, round(exc.details["retry_after"])))
+        # Rounded up: a client that waits the whole seconds it is told must be let in.
+        response.headers["Retry-After"] = str(max(1, math.ceil(exc.details["retry_after"])))
     if exc.code in (Code.AUTH_REQUIRED, Code.INVALID_TOKEN, Code.TOKEN_EXPIRED):
         response.headers["WWW-Authenticate"] = 'Bearer realm="chat"'
     return response
@@ -73,6 +74,8 @@ async def error_middleware(request: web.Request, handler):
             raise
         fallback = Code.INVALID_PAYLOAD if exc.status < 500 else Code.INTERNAL_ERROR
         response = error_response(ChatError(_HTTP_CODES.get(exc.status, fallback), exc.reason.lower()))
+        if "Allow" in exc.headers:  # a 405 must name the methods the route accepts
+            response.headers["Allow"] = exc.headers["Allow"]
     except Exception:
         log.exception("request %s %s failed (request id %s)", request.method, request.path, request_id)
         response = error_response(ChatError(Code.INTERNAL_ERROR, f"internal error (request id {request_id})"))

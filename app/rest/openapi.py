@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 
-from app.chat.errors import DESCRIPTIONS
+from app.chat.errors import DESCRIPTIONS, Code
 from app.rest.api import COMMON_ERRORS, Route
 from app.rest.errors import STATUS
 from app.rest.schemas import ErrorResponseSchema
@@ -51,6 +51,8 @@ def _operation(route: Route) -> dict:
                 "content": {"application/json": {"schema": route.response}},
             }
     codes = (*COMMON_ERRORS, *route.errors) if route.auth else route.errors
+    if route.body is not None:  # any body is read up to MAX_FRAME_BYTES
+        codes = (*codes, Code.PAYLOAD_TOO_LARGE)
     by_status: dict[int, list[str]] = defaultdict(list)
     for code in codes:
         by_status[STATUS[code]].append(code.value)

@@ -58,7 +58,7 @@ ROUTES = [
           errors=(*ROOM, Code.INVALID_PAYLOAD, Code.NOT_OWNER, Code.DIRECT_ROOM_FIXED, Code.TOO_MANY_MEMBERS)),
     Route("DELETE", "/api/rooms/{room_id}/members/{user_id}", remove_member,
           "Remove a member from a group (owner only; removing yourself leaves)", "rooms", status=204,
-          errors=(*ROOM, Code.NOT_OWNER, Code.DIRECT_ROOM_FIXED, Code.OWNER_CANNOT_BE_REMOVED,
+          errors=(*ROOM, Code.NOT_OWNER, Code.DIRECT_ROOM_FIXED,
                   Code.MEMBER_NOT_FOUND)),
     Route("POST", "/api/rooms/{room_id}/leave", leave_room,
           "Leave a group (an owner hands it to the longest-standing member)", "rooms", status=204,

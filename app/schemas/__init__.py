@@ -3,5 +3,5 @@
 They validate what clients send (in each transport's own request schemas,
 built from the fields here) and describe what the service returns, so
 the OpenAPI and AsyncAPI documents are generated from the same source.
-May import: `app.chat`, marshmallow.
+May import: `app.chat`, marshmallow, apispec.
 """

@@ -23,6 +23,9 @@ class Identifier(fields.Field):
         return None if value is None else str(value)
 
 
+MAX_SEQUENCE = 2**62
+
+
 class Sequence(fields.Integer):
     """A sequence number: a non-negative integer."""
 
@@ -32,7 +35,7 @@ class Sequence(fields.Integer):
 
     def _validated(self, value):
         number = super()._validated(value)
-        if number is not None and not 0 <= number <= 2**62:
+        if number is not None and not 0 <= number <= MAX_SEQUENCE:
             raise ValidationError("must be a non-negative integer")
         return number
 

@@ -6,14 +6,18 @@ from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
 from marshmallow import Schema
 
-from app.schemas.fields import Identifier
+from app.chat.rules import MAX_ID_LENGTH
+from app.schemas.fields import MAX_SEQUENCE, Identifier, Sequence
 
 OPENAPI_VERSION = "3.1.0"
 
 
-def _identifier(self, field, **kwargs) -> dict:
+def _ranges(self, field, **kwargs) -> dict:
+    """What the custom fields enforce, stated in the documents."""
     if isinstance(field, Identifier):
-        return {"type": ["string", "integer"]}
+        return {"type": ["string", "integer"], "minLength": 1, "maxLength": MAX_ID_LENGTH}
+    if isinstance(field, Sequence):
+        return {"minimum": 0, "maximum": MAX_SEQUENCE}
     return {}
 
 
@@ -27,7 +31,7 @@ def new_spec(title: str, version: str, description: str) -> tuple[APISpec, Marsh
         info={"description": description},
         plugins=[plugin],
     )
-    plugin.converter.add_attribute_function(_identifier)
+    plugin.converter.add_attribute_function(_ranges)
     return spec, plugin
 
 

@@ -47,15 +47,17 @@ def messages_at(keys: Sequence[tuple[str, int]]) -> list[Message]:
 
 
 def max_seqs(room_ids: Sequence[str]) -> dict[str, int]:
-    pks = [pk for room_id in room_ids if (pk := room_pk(room_id)) is not None]
+    """Highest persisted seq of each room asked for (0 when it has none); ids that cannot name a room are left out."""
+    pks = {room_id: pk for room_id in room_ids if (pk := room_pk(room_id)) is not None}
     if not pks:
         return {}
     query = (
         MessageRow.select(MessageRow.room_id, peewee.fn.MAX(MessageRow.seq).alias("last"))
-        .where(MessageRow.room_id.in_(pks))
+        .where(MessageRow.room_id.in_(list(pks.values())))
         .group_by(MessageRow.room_id)
     )
-    return {str(row.room_id): row.last for row in query}
+    last = {row.room_id: row.last for row in query}
+    return {room_id: last.get(pk, 0) for room_id, pk in pks.items()}
 
 
 _INSERT = (

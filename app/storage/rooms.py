@@ -15,8 +15,12 @@ MAX_BIGINT = 2**63 - 1
 
 
 def room_pk(room_id: str) -> int | None:
-    """The integer key of a room id given as text, or None when it cannot be one."""
-    if not room_id.isascii() or not room_id.isdigit() or len(room_id) > 19:
+    """The integer key of a room id given as text, or None when it cannot be one.
+
+    Only the canonical decimal form names a room: "012" must not alias room 12, since
+    Redis counters, outbox fields and topics are keyed by the id string.
+    """
+    if not room_id.isascii() or not room_id.isdigit() or len(room_id) > 19 or room_id.startswith("0"):
         return None
     value = int(room_id)
     return value if 0 < value <= MAX_BIGINT else None
@@ -93,22 +97,20 @@ def members(room_id: str) -> list[Member]:
 
 
 def rooms_of(user_id: str) -> list[Membership]:
-    counts = (
-        MembershipRow.select(MembershipRow.room_id, peewee.fn.COUNT(MembershipRow.user_id).alias("n"))
-        .group_by(MembershipRow.room_id)
-        .alias("counts")
-    )
+    # Counted per room of this user only (a correlated count on the primary key's prefix),
+    # so the cost follows the user's rooms, not the size of the table.
+    others = MembershipRow.alias("others")
+    member_count = others.select(peewee.fn.COUNT(others.user_id)).where(others.room_id == MembershipRow.room_id)
     mine = (
         _members_query()
         .switch(MembershipRow)
         .join(RoomRow, on=(RoomRow.id == MembershipRow.room_id))
-        .join(counts, on=(counts.c.room_id == MembershipRow.room_id))
         .select_extend(
             RoomRow.kind,
             RoomRow.name.alias("room_name"),
             RoomRow.owner_id,
             RoomRow.created_at.alias("room_created_at"),
-            counts.c.n.alias("member_count"),
+            member_count.alias("member_count"),
         )
         .where(MembershipRow.user_id == user_id)
     )
