@@ -1,0 +1,389 @@
+"""The OpenAPI document: valid OpenAPI 3.1, complete (every route, every method), and true to what the code does.
+
+Truth is checked on real traffic: the `api` helper validates every response
+against the document (see conftest); here one scenario drives every
+documented operation to each of its success statuses and to its usual
+errors, and the request schemas are compared with what the server accepts.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import ValidationError
+
+from app.chat.errors import DESCRIPTIONS, Code
+from app.rest.errors import STATUS
+from tests.api.conftest import Contract
+
+HTTP_METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
+
+# The parts of OpenAPI 3.1 this document uses, with the rules of the specification that apply to them.
+OPENAPI_31_SUBSET = {
+    "type": "object",
+    "required": ["openapi", "info", "paths"],
+    "properties": {
+        "openapi": {"type": "string", "pattern": r"^3\.1\.\d+$"},
+        "info": {
+            "type": "object",
+            "required": ["title", "version"],
+            "properties": {
+                "title": {"type": "string"},
+                "version": {"type": "string"},
+                "description": {"type": "string"},
+            },
+        },
+        "paths": {
+            "type": "object",
+            "propertyNames": {"pattern": "^/"},
+            "additionalProperties": {
+                "type": "object",
+                "propertyNames": {"enum": [*HTTP_METHODS, "parameters", "summary", "description", "servers"]},
+                "additionalProperties": {"$ref": "#/$defs/operation"},
+                "properties": {"parameters": {"type": "array"}, "summary": {"type": "string"}},
+            },
+        },
+        "components": {
+            "type": "object",
+            "properties": {
+                "schemas": {"type": "object", "additionalProperties": {"type": ["object", "boolean"]}},
+                "securitySchemes": {
+                    "type": "object",
+                    "additionalProperties": {
+                        "type": "object",
+                        "required": ["type"],
+                        "properties": {
+                            "type": {"enum": ["apiKey", "http", "mutualTLS", "oauth2", "openIdConnect"]},
+                            "scheme": {"type": "string"},
+                        },
+                        "if": {"properties": {"type": {"const": "http"}}},
+                        "then": {"required": ["scheme"]},
+                    },
+                },
+            },
+        },
+    },
+    "$defs": {
+        "operation": {
+            "type": "object",
+            "required": ["responses"],
+            "properties": {
+                "operationId": {"type": "string"},
+                "summary": {"type": "string"},
+                "tags": {"type": "array", "items": {"type": "string"}},
+                "parameters": {"type": "array", "items": {"$ref": "#/$defs/parameter"}},
+                "requestBody": {
+                    "type": "object",
+                    "required": ["content"],
+                    "properties": {"content": {"$ref": "#/$defs/content"}, "required": {"type": "boolean"}},
+                },
+                "responses": {
+                    "type": "object",
+                    "minProperties": 1,
+                    "propertyNames": {"pattern": r"^([1-5](\d\d|XX)|default)$"},
+                    "additionalProperties": {
+                        "type": "object",
+                        "required": ["description"],
+                        "properties": {"description": {"type": "string"}, "content": {"$ref": "#/$defs/content"}},
+                    },
+                },
+                "security": {"type": "array", "items": {"type": "object"}},
+            },
+        },
+        "parameter": {
+            "type": "object",
+            "required": ["name", "in"],
+            "properties": {
+                "name": {"type": "string", "minLength": 1},
+                "in": {"enum": ["query", "header", "path", "cookie"]},
+                "required": {"type": "boolean"},
+                "schema": {"type": ["object", "boolean"]},
+            },
+            "if": {"properties": {"in": {"const": "path"}}},
+            "then": {"required": ["required"], "properties": {"required": {"const": True}}},
+        },
+        "content": {
+            "type": "object",
+            "additionalProperties": {"type": "object", "properties": {"schema": {"type": ["object", "boolean"]}}},
+        },
+    },
+}
+
+
+def _operations(document: dict):
+    for path, item in document["paths"].items():
+        for method, operation in item.items():
+            if method in HTTP_METHODS:
+                yield path, method, operation
+
+
+def _schemas(node):
+    """Every schema object in the document's operations (parameters, bodies, responses)."""
+    if isinstance(node, dict):
+        if "schema" in node and isinstance(node["schema"], dict):
+            yield node["schema"]
+        for value in node.values():
+            yield from _schemas(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _schemas(value)
+
+
+def _refs(node):
+    if isinstance(node, dict):
+        if isinstance(node.get("$ref"), str):
+            yield node["$ref"]
+        for value in node.values():
+            yield from _refs(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _refs(value)
+
+
+async def test_the_served_document_is_the_one_the_contract_checks_use(api, openapi_document):
+    reply = await api.get("/api/openapi.json")
+    assert (reply.status, reply.headers["Content-Type"].split(";")[0]) == (200, "application/json")
+    assert reply.body == openapi_document
+
+
+async def test_the_document_is_valid_openapi_3_1(openapi_document):
+    document = openapi_document
+    try:
+        from openapi_spec_validator import validate as validate_spec  # not installed in every venv
+    except ImportError:
+        validate_spec = None
+    if validate_spec is not None:
+        validate_spec(document)
+    Draft202012Validator.check_schema(OPENAPI_31_SUBSET)
+    Draft202012Validator(OPENAPI_31_SUBSET).validate(document)
+    # Every schema is a valid JSON Schema 2020-12 (the dialect of OpenAPI 3.1).
+    components = document["components"]["schemas"]
+    for name, schema in components.items():
+        assert Draft202012Validator(Draft202012Validator.META_SCHEMA).is_valid(schema), name
+    for schema in _schemas(document["paths"]):
+        Draft202012Validator.check_schema(schema)
+    # Every reference resolves, to a component of the right kind.
+    for ref in _refs(document):
+        match = re.fullmatch(r"#/components/schemas/(\w+)", ref)
+        assert match and match.group(1) in components, f"dangling $ref {ref}"
+    operation_ids = []
+    for path, method, operation in _operations(document):
+        operation_ids.append(operation["operationId"])
+        # Each {param} of the path is declared once as a required path parameter, and no other.
+        declared = [p["name"] for p in operation.get("parameters", []) if p["in"] == "path"]
+        assert sorted(declared) == sorted(re.findall(r"{(\w+)}", path)), (method, path)
+        for requirement in operation.get("security", []):
+            assert set(requirement) <= set(document["components"]["securitySchemes"]), (method, path)
+        assert any(status.startswith("2") for status in operation["responses"]), (method, path)
+    assert len(operation_ids) == len(set(operation_ids)), "operationIds are unique"
+
+
+def test_the_document_lists_every_error_code_with_its_status(openapi_document):
+    description = openapi_document["info"]["description"]
+    for code in Code:
+        assert f"`{code.value}` ({STATUS[code]})" in description, code
+    assert set(DESCRIPTIONS) == set(Code)
+    # On each operation, a code is listed under the status the code is always answered with.
+    for path, method, operation in _operations(openapi_document):
+        for status, response in operation["responses"].items():
+            for name in re.findall(r"`(\w+)`", response["description"]):
+                assert str(STATUS[Code(name)]) == status, (method, path, name)
+
+
+async def test_every_api_route_of_the_router_is_documented_with_its_method_and_no_more(api, openapi_document):
+    routed = set()
+    for route in api.app.router.routes():
+        path = route.resource.canonical if route.resource is not None else ""
+        if (path.startswith("/api/") or path == "/health") and route.method != "HEAD":
+            routed.add((route.method.lower(), path))
+    documented = {(method, path) for path, method, _op in _operations(openapi_document)}
+    assert routed == documented
+    assert ("get", "/health") in routed and ("post", "/api/rooms/{room_id}/messages") in routed
+
+
+def test_the_contract_check_refuses_bodies_that_stray_from_the_schema(openapi_document):
+    """The oracle itself can fail: a missing field, an extra field, a wrong type, a bad time are caught."""
+    contract = Contract(openapi_document)
+    schema = contract.schema_for("/api/rooms/{room_id}/messages", "POST", 201)
+    good = {
+        "status": "sent",
+        "id": "1",
+        "room_id": "2",
+        "seq": 1,
+        "client_ref": None,
+        "created_at": "2026-01-01T00:00:00.000Z",
+        "duplicate": False,
+    }
+    contract.validate(schema, good)
+    for bad in (
+        {k: v for k, v in good.items() if k != "seq"},
+        {**good, "extra": 1},
+        {**good, "seq": "1"},
+        {**good, "status": "queued"},
+        {**good, "created_at": "yesterday"},
+    ):
+        with pytest.raises(AssertionError):
+            contract.validate(schema, bad)
+    error_schema = contract.schema_for("/api/me", "GET", 401)
+    with pytest.raises(AssertionError):
+        contract.validate(error_schema, {"error": "x", "code": "auth_required", "status": 401})
+
+
+async def test_every_operation_answers_as_documented(api, user_id, contract, openapi_document):
+    """Drive each documented operation to its success statuses and usual errors; `api` validates every reply."""
+    owner, bob, carol, outsider = user_id("owner"), user_id("bob"), user_id("carol"), user_id("outsider")
+    statuses = []
+
+    async def expect(status: int, method: str, path: str, user: str | None = None, **kwargs):
+        reply = await api.call(method, path, user, **kwargs)
+        assert reply.status == status, reply
+        statuses.append((method, path, status))
+        return reply
+
+    await expect(200, "GET", "/health")
+    await expect(200, "GET", "/api/openapi.json")
+    asyncapi = await expect(200, "GET", "/api/asyncapi.json")
+    assert asyncapi.body["asyncapi"].startswith(("2.", "3."))
+    await expect(200, "GET", "/api/me", owner, name="Owner")
+    await expect(401, "GET", "/api/me")
+    await expect(401, "GET", "/api/rooms", headers={"Authorization": "Bearer not-a-token"})
+    room = (await expect(201, "POST", "/api/rooms", owner, json={"name": "Spec", "participants": [bob]})).body
+    rid = room["id"]
+    await expect(400, "POST", "/api/rooms", owner, json={"name": ""})
+    await expect(400, "POST", "/api/rooms", owner, json={"name": "x\x00"})
+    await expect(200, "GET", "/api/rooms", owner)
+    await expect(201, "POST", "/api/rooms/direct", owner, json={"user_id": carol})
+    direct = (await expect(200, "POST", "/api/rooms/direct", carol, json={"user_id": owner})).body
+    await expect(400, "POST", "/api/rooms/direct", owner, json={})
+    await expect(200, "GET", f"/api/rooms/{rid}", bob)
+    await expect(403, "GET", f"/api/rooms/{rid}", outsider)
+    await expect(404, "GET", "/api/rooms/777777777777", owner)
+    await expect(200, "POST", f"/api/rooms/{rid}/members", owner, json={"user_ids": [carol, outsider]})
+    await expect(403, "POST", f"/api/rooms/{rid}/members", bob, json={"user_ids": [carol]})
+    await expect(409, "POST", f"/api/rooms/{direct['id']}/members", owner, json={"user_ids": [bob]})
+    await expect(400, "POST", f"/api/rooms/{rid}/members", owner, json={"user_ids": []})
+    await expect(201, "POST", f"/api/rooms/{rid}/messages", bob, json={"content": "hi", "client_ref": "spec-1"})
+    await expect(200, "POST", f"/api/rooms/{rid}/messages", bob, json={"content": "hi", "client_ref": "spec-1"})
+    await expect(201, "POST", f"/api/rooms/{rid}/messages", carol, json={"content": "x", "client_ref": "spec-2"})
+    await expect(
+        409, "POST", f"/api/rooms/{direct['id']}/messages", carol, json={"content": "x", "client_ref": "spec-2"}
+    )
+    await expect(400, "POST", f"/api/rooms/{rid}/messages", bob, json={"content": " "})
+    await expect(400, "POST", f"/api/rooms/{rid}/messages", bob, json={"content": 1})
+    await expect(404, "POST", "/api/rooms/777777777777/messages", bob, json={"content": "x"})
+    await expect(200, "GET", f"/api/rooms/{rid}/messages", carol, params={"limit": "1"})
+    await expect(400, "GET", f"/api/rooms/{rid}/messages", carol, params={"limit": "0"})
+    await expect(404, "GET", "/api/rooms/777777777777/messages", carol)
+    await expect(204, "DELETE", f"/api/rooms/{rid}/members/{outsider}", owner)
+    await expect(403, "GET", f"/api/rooms/{rid}/messages", outsider)
+    await expect(403, "POST", f"/api/rooms/{rid}/messages", outsider, json={"content": "x"})
+    await expect(404, "DELETE", f"/api/rooms/{rid}/members/{outsider}", owner)
+    await expect(403, "DELETE", f"/api/rooms/{rid}/members/{carol}", bob)
+    await expect(409, "DELETE", f"/api/rooms/{direct['id']}/members/{carol}", owner)
+    await expect(204, "POST", f"/api/rooms/{rid}/leave", carol)
+    await expect(403, "POST", f"/api/rooms/{rid}/leave", carol)
+    await expect(409, "POST", f"/api/rooms/{direct['id']}/leave", carol)
+    await expect(404, "POST", "/api/rooms/777777777777/leave", carol)
+
+    # Each documented success status of each operation was met, and validated by the contract.
+    documented_successes = {
+        (path, method.upper(), int(status))
+        for path, method, operation in _operations(openapi_document)
+        for status in operation["responses"]
+        if status.startswith("2")
+    }
+    assert documented_successes <= contract.seen, documented_successes - contract.seen
+    # And every reply of the scenario, errors included, was a documented status of a documented operation.
+    for method, path, status in statuses:
+        template, _operation = contract.operation(method, path)
+        assert (template, method, status) in contract.seen
+
+
+async def test_the_413_of_a_body_route_is_documented_and_validates(api_with, user_id):
+    api = await api_with(MAX_FRAME_BYTES=1024)
+    owner = user_id("owner")
+    reply = await api.post("/api/rooms", owner, json={"name": "x" * 2000})
+    assert (reply.status, reply.code) == (413, "payload_too_large")
+    assert ("/api/rooms", "POST", 413) in api.contract.seen
+
+
+def _accepts(contract: Contract, schema: dict, instance: object) -> bool:
+    try:
+        contract.validate(schema, instance)
+    except AssertionError:
+        return False
+    return True
+
+
+REQUEST_BODIES = [
+    ("/api/rooms", {"name": "T"}),
+    ("/api/rooms", {"name": "T", "participants": ["p-1", 77]}),
+    ("/api/rooms", {"participants": []}),
+    ("/api/rooms", {"name": "T", "topic": "unknown"}),
+    ("/api/rooms", {"name": 3}),
+    ("/api/rooms", {"name": "T", "participants": [True]}),
+    ("/api/rooms", {"name": "T", "participants": [1.5]}),
+    ("/api/rooms/direct", {"user_id": 77}),
+    ("/api/rooms/direct", {"user_id": None}),
+    ("/api/rooms/direct", {"user_id": ""}),
+    ("/api/rooms/{room_id}/members", {"user_ids": ["x"]}),
+    ("/api/rooms/{room_id}/members", {"user_ids": []}),
+    ("/api/rooms/{room_id}/members", {"user_ids": ["x"], "role": "owner"}),
+    ("/api/rooms/{room_id}/messages", {"content": "hi"}),
+    ("/api/rooms/{room_id}/messages", {"content": "hi", "client_ref": None, "type": "text"}),
+    ("/api/rooms/{room_id}/messages", {"content": "hi", "type": "image"}),
+    ("/api/rooms/{room_id}/messages", {"content": "hi", "client_ref": 9}),
+    ("/api/rooms/{room_id}/messages", {"content": None}),
+    ("/api/rooms/{room_id}/messages", {"text": "hi"}),
+]
+
+
+@pytest.mark.parametrize(("template", "body"), REQUEST_BODIES, ids=[f"{t}:{b}" for t, b in REQUEST_BODIES])
+async def test_the_documented_request_body_schemas_accept_what_the_server_accepts(api, user_id, template, body):
+    """Shape only: a body the document allows passes the server's schema, and one it forbids is refused."""
+    owner = user_id("owner")
+    room_id = (await api.create_group(owner, "Bodies", [user_id("member")]))["id"]
+    operation = api.contract.document["paths"][template]["post"]
+    schema = operation["requestBody"]["content"]["application/json"]["schema"]
+    documented_ok = _accepts(api.contract, schema, body)
+    reply = await api.post(template.replace("{room_id}", room_id), owner, json=body)
+    server_ok = not (
+        reply.status == 400 and reply.code == "invalid_payload" and "fields" in (reply.body["details"] or {})
+    )
+    assert documented_ok == server_ok, reply
+
+
+QUERIES = [
+    {"limit": "5"},
+    {"limit": "0"},
+    {"limit": "x"},
+    {"before": "3", "after": "1"},
+    {"before": "-1"},
+    {"after": "-1"},
+    {"before": "1.5"},
+]
+
+
+@pytest.mark.parametrize("query", QUERIES, ids=[str(q) for q in QUERIES])
+async def test_the_documented_history_parameters_accept_what_the_server_accepts(api, user_id, query):
+    owner = user_id("owner")
+    room_id = (await api.create_group(owner, "Query"))["id"]
+    parameters = {
+        p["name"]: p["schema"]
+        for p in api.contract.document["paths"]["/api/rooms/{room_id}/messages"]["get"]["parameters"]
+        if p["in"] == "query"
+    }
+    documented_ok = True
+    for name, text in query.items():
+        try:
+            value: object = int(text)
+        except ValueError:
+            value = text
+        try:
+            Draft202012Validator(parameters[name]).validate(value)
+        except ValidationError:
+            documented_ok = False
+    reply = await api.get(f"/api/rooms/{room_id}/messages", owner, params=query)
+    assert documented_ok == (reply.status == 200), reply

@@ -1,0 +1,188 @@
+"""The core's Access cache on the real PgRoomStore: coalesced loads, invalidation during a load, brief negatives."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+
+import pytest
+
+from app.chat.access import Access
+from app.chat.errors import ChatError, Code
+from app.storage.database import AsyncDatabase
+from app.storage.rooms import PgRoomStore, add_members
+from app.storage.users import ensure_users
+
+
+class CountingRooms:
+    """The real PgRoomStore, counting its reads; a read can be held open at a gate.
+
+    `hold_members` holds members() *after* Postgres answered, so the caller gets what
+    was true before anything that happens while it is held.
+    """
+
+    def __init__(self, store: PgRoomStore) -> None:
+        self._store = store
+        self.gets = 0
+        self.member_reads = 0
+        self.hold_get: asyncio.Event | None = None
+        self.hold_members: asyncio.Event | None = None
+        self.holding = asyncio.Event()
+
+    async def get(self, room_id):
+        self.gets += 1
+        if self.hold_get is not None:
+            self.holding.set()
+            await asyncio.wait_for(self.hold_get.wait(), 5)
+        return await self._store.get(room_id)
+
+    async def members(self, room_id):
+        self.member_reads += 1
+        found = await self._store.members(room_id)
+        if self.hold_members is not None:
+            self.holding.set()
+            await asyncio.wait_for(self.hold_members.wait(), 5)
+        return found
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def rooms(adb) -> CountingRooms:
+    return CountingRooms(PgRoomStore(adb))
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def access(rooms, clock) -> Access:
+    return Access(rooms, ttl=60, monotonic=clock)
+
+
+async def test_concurrent_gets_of_a_room_share_one_load(access, rooms, group):
+    room_id, members = group("a", "b")
+    rooms.hold_get = asyncio.Event()
+    waiters = [asyncio.create_task(access.get(room_id)) for _ in range(20)]
+    await asyncio.wait_for(rooms.holding.wait(), 5)
+    await asyncio.sleep(0.01)  # let every waiter reach the cache
+    rooms.hold_get.set()
+    results = await asyncio.wait_for(asyncio.gather(*waiters), 10)
+    assert (rooms.gets, rooms.member_reads) == (1, 1)
+    assert all(result == results[0] for result in results)
+    assert results[0].room.id == room_id
+    assert results[0].member_ids == frozenset(members)
+    # Cached afterwards: no more reads.
+    assert await access.get(room_id) == results[0]
+    await access.require(room_id, members[1])
+    assert (rooms.gets, rooms.member_reads) == (1, 1)
+
+
+async def test_an_invalidation_during_a_load_keeps_the_stale_result_out_of_the_cache(access, rooms, group, user_id):
+    room_id, _ = group("a")
+    rooms.hold_members = asyncio.Event()
+    loading = asyncio.create_task(access.get(room_id))
+    await asyncio.wait_for(rooms.holding.wait(), 5)
+    # The membership changes (on this or another node) while the load holds the old member list.
+    newcomer = user_id("new")
+    ensure_users([newcomer], datetime.now(UTC))
+    add_members(room_id, [newcomer], datetime.now(UTC))
+    access.invalidate(room_id)
+    rooms.hold_members.set()
+    rooms.hold_members = None
+    stale = await asyncio.wait_for(loading, 10)
+    assert newcomer not in stale.member_ids  # the caller of that load gets what it read
+    fresh = await access.get(room_id)
+    assert newcomer in fresh.member_ids
+    assert (rooms.gets, rooms.member_reads) == (2, 2)
+    await access.require(room_id, newcomer)
+    assert (rooms.gets, rooms.member_reads) == (2, 2)  # the fresh result was cached
+
+
+async def test_invalidate_drops_a_cached_room(access, rooms, group, user_id):
+    room_id, members = group()
+    assert (await access.get(room_id)).member_ids == frozenset(members)
+    newcomer = user_id("new")
+    ensure_users([newcomer], datetime.now(UTC))
+    add_members(room_id, [newcomer], datetime.now(UTC))
+    assert newcomer not in (await access.get(room_id)).member_ids  # cached
+    access.invalidate(room_id)
+    assert newcomer in (await access.get(room_id)).member_ids
+    assert rooms.gets == 2
+    access.invalidate("never-loaded")  # harmless
+
+
+async def test_unknown_rooms_are_cached_briefly_and_known_ones_for_the_ttl(access, rooms, clock, group):
+    for unknown in ("999999999", "not-a-room"):
+        assert await access.get(unknown) is None
+        assert await access.get(unknown) is None
+    assert rooms.gets == 2 and rooms.member_reads == 0
+    clock.now += 4.9
+    assert await access.get("999999999") is None
+    assert rooms.gets == 2
+    clock.now += 0.2  # past the 5 s bound for unknown rooms
+    assert await access.get("999999999") is None
+    assert rooms.gets == 3
+    with pytest.raises(ChatError) as missing:
+        await access.require("999999999", "anyone")
+    assert missing.value.code is Code.ROOM_NOT_FOUND
+
+    room_id, _ = group()
+    await access.get(room_id)
+    clock.now += 59
+    await access.get(room_id)
+    assert rooms.gets == 4
+    clock.now += 2
+    await access.get(room_id)
+    assert rooms.gets == 5
+    with pytest.raises(ChatError) as outsider:
+        await access.require(room_id, "stranger")
+    assert outsider.value.code is Code.NOT_MEMBER
+
+
+async def test_a_failed_load_reaches_every_waiter_and_is_not_cached(db, group):
+    """Postgres drops the pool's connection during a load: every waiter gets UNAVAILABLE, and the next get reads."""
+    room_id, members = group()
+    adb = AsyncDatabase(db, threads=1)
+    rooms = CountingRooms(PgRoomStore(adb))
+    access = Access(rooms, ttl=60)
+    try:
+        pid = await adb.run(lambda: db.execute_sql("SELECT pg_backend_pid()").fetchone()[0])
+        assert db.execute_sql("SELECT pg_terminate_backend(%s, 5000)", (pid,)).fetchone()[0] is True
+        results = await asyncio.wait_for(
+            asyncio.gather(*(access.get(room_id) for _ in range(5)), return_exceptions=True), 10
+        )
+        assert all(isinstance(r, ChatError) and r.code is Code.UNAVAILABLE for r in results), results
+        assert rooms.gets == 1
+        assert (await access.get(room_id)).member_ids == frozenset(members)
+        assert rooms.gets == 2
+    finally:
+        await adb.run(db.close)
+        adb.close()
+
+
+async def test_a_get_that_starts_after_an_invalidation_does_not_get_the_stale_load(access, rooms, group, user_id):
+    """invalidate() means "what was cached or is being read is out of date": a get() that
+    begins after it must not be handed the result of a load that began before it."""
+    room_id, _ = group("a")
+    rooms.hold_members = asyncio.Event()
+    loading = asyncio.create_task(access.get(room_id))
+    await asyncio.wait_for(rooms.holding.wait(), 5)  # the load has read the old member list
+    newcomer = user_id("new")
+    ensure_users([newcomer], datetime.now(UTC))
+    add_members(room_id, [newcomer], datetime.now(UTC))
+    access.invalidate(room_id)
+    rooms.hold_members, held = None, rooms.hold_members
+    later = asyncio.create_task(access.get(room_id))
+    await asyncio.sleep(0.05)
+    held.set()
+    assert newcomer not in (await asyncio.wait_for(loading, 10)).member_ids
+    assert newcomer in (await asyncio.wait_for(later, 10)).member_ids

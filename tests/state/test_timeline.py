@@ -1,0 +1,146 @@
+"""The core's Timeline on the real adapters: Postgres (PgMessageStore) merged with the Redis message log."""
+
+from __future__ import annotations
+
+import pytest
+
+from app.chat.timeline import Timeline
+from app.state.keys import outbox_field
+from app.state.message_log import RedisMessageLog
+from app.state.outbox import Outbox
+from app.storage.messages import PgMessageStore, insert_batch
+
+TTL = 600
+
+
+class PersistingStore:
+    """The real PgMessageStore; `after_range` / `after_at` run once right after the next such read
+    (a worker persisting messages between the Timeline's reads)."""
+
+    def __init__(self, store: PgMessageStore) -> None:
+        self._store = store
+        self.after_range = None
+        self.after_at = None
+        self.at_calls: list[list[tuple[str, int]]] = []
+
+    async def range(self, room_id, lo, hi):
+        found = await self._store.range(room_id, lo, hi)
+        hook, self.after_range = self.after_range, None
+        if hook:
+            hook()
+        return found
+
+    async def at(self, keys):
+        self.at_calls.append(list(keys))
+        found = await self._store.at(keys)
+        hook, self.after_at = self.after_at, None
+        if hook:
+            hook()
+        return found
+
+    async def max_seqs(self, room_ids):
+        return await self._store.max_seqs(room_ids)
+
+
+@pytest.fixture
+def outbox(sync_redis, keys) -> Outbox:
+    return Outbox(sync_redis, keys)
+
+
+@pytest.fixture
+def persist(db, outbox):
+    """persist(room_id, seqs) does what a worker does: insert the outbox records, then forget them."""
+
+    def run(room_id: str, seqs) -> None:
+        fields = [outbox_field(room_id, seq) for seq in seqs]
+        records = outbox.take(fields)
+        assert len(records) == len(fields), "not all of these were waiting in the outbox"
+        assert insert_batch(db, records) == len(records)
+        outbox.done(fields)
+
+    return run
+
+
+@pytest.fixture
+def store(adb) -> PersistingStore:
+    return PersistingStore(PgMessageStore(adb))
+
+
+@pytest.fixture
+def timeline(store, log) -> Timeline:
+    return Timeline(store, log)
+
+
+async def send(log: RedisMessageLog, message, room_id: str, sender: str, count: int) -> None:
+    for i in range(count):
+        await log.append(message(room_id, sender, f"c{i + 1}"), TTL)
+
+
+async def test_a_range_merges_persisted_and_waiting_messages_without_gaps(
+    timeline, log, message, group, persist, outbox
+):
+    room_id, (owner, _) = group("member")
+    assert await timeline.last_seq(room_id) == 0  # seeds the counter from Postgres
+    await send(log, message, room_id, owner, 10)
+    persist(room_id, [1, 2, 3, 4])
+    persist(room_id, [7])
+    assert outbox.size() == 5
+    read = await timeline.read(room_id, 1, 10)
+    assert [(m.seq, m.content) for m in read] == [(seq, f"c{seq}") for seq in range(1, 11)]
+    assert [m.seq for m in await timeline.read(room_id, 3, 8)] == list(range(3, 9))
+    assert [m.seq for m in await timeline.read(room_id, 8, 20)] == [8, 9, 10]
+    assert await timeline.read(room_id, 6, 5) == []
+    # All persisted: the same range, from Postgres alone.
+    persist(room_id, [5, 6, 8, 9, 10])
+    assert [m.seq for m in await timeline.read(room_id, 1, 10)] == list(range(1, 11))
+
+
+async def test_a_message_persisted_between_the_reads_is_not_lost(timeline, store, log, message, group, persist):
+    room_id, (owner,) = group()
+    await timeline.last_seq(room_id)
+    await send(log, message, room_id, owner, 10)
+    persist(room_id, [1, 2])
+    # Postgres is read first (it has 1-2); then a worker persists 3-6 and clears them from
+    # the outbox before the log is read: only the third read, Postgres again, finds them.
+    store.after_range = lambda: persist(room_id, [3, 4, 5, 6])
+    read = await timeline.read(room_id, 1, 10)
+    assert [(m.seq, m.content) for m in read] == [(seq, f"c{seq}") for seq in range(1, 11)]
+    assert store.after_range is None, "the hook did not run"
+    assert store.at_calls == [[(room_id, seq) for seq in (3, 4, 5, 6)]]
+
+
+async def test_reading_at_keys_across_rooms_survives_a_persist_between_reads(
+    timeline, store, log, message, group, persist
+):
+    a, (owner_a,) = group()
+    b, (owner_b,) = group()
+    await timeline.last_seqs([a, b])
+    await send(log, message, a, owner_a, 3)
+    await send(log, message, b, owner_b, 3)
+    persist(a, [1])
+    store.after_at = lambda: persist(b, [2, 3])
+    keys = [(a, 1), (a, 3), (b, 2), (b, 3), (b, 4), ("999999999", 1)]
+    found = await timeline.at(keys)
+    assert sorted(found) == [(a, 1), (a, 3), (b, 2), (b, 3)]
+    assert all(found[key].room_id == key[0] and found[key].seq == key[1] for key in found)
+    assert await timeline.at([]) == {}
+
+
+async def test_a_missing_counter_is_seeded_from_postgres_and_never_lowered(
+    timeline, log, message, group, persist, keys, redis_client
+):
+    room_id, (owner,) = group()
+    empty, _ = group()
+    await timeline.last_seq(room_id)
+    await send(log, message, room_id, owner, 7)
+    persist(room_id, range(1, 8))
+    # Redis loses the counter (a flush, a failover): the next read seeds it from Postgres.
+    await redis_client.delete(keys.seq(room_id))
+    assert await log.last_seqs([room_id]) == {room_id: None}
+    assert await timeline.last_seqs([room_id, empty]) == {room_id: 7, empty: 0}
+    assert (await log.append(message(room_id, owner), TTL)).receipt.seq == 8
+    # A counter ahead of Postgres (messages still in the outbox) is kept as it is.
+    await send(log, message, room_id, owner, 4)
+    await timeline.seed([room_id])
+    assert await timeline.last_seq(room_id) == 12
+    assert await timeline.last_seqs([]) == {}

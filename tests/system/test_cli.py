@@ -1,0 +1,133 @@
+"""`run.py`'s commands as an operator runs them: help, migrations, tokens, disabling users."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+import uuid
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg2
+import pytest
+
+from app.storage.migrate import available
+from tests.system.conftest import RUN_PY
+
+pytestmark = pytest.mark.system
+
+COMMANDS = ["web", "worker", "migrate", "token", "user"]
+
+
+def run_py(*args: str, env: dict[str, str], timeout: float = 30) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, str(RUN_PY), *args], env=env, capture_output=True, text=True, timeout=timeout, check=False
+    )
+
+
+def get(url: str, token: str) -> tuple[int, dict]:
+    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+def refused_soon(url: str, token: str, timeout: float = 5.0) -> tuple[int, dict]:
+    """GET `url` until it answers 403 (nodes learn of a disabled user over pub/sub), at most `timeout` s."""
+    deadline = time.monotonic() + timeout
+    while True:
+        status, body = get(url, token)
+        if status == 403 or time.monotonic() > deadline:
+            return status, body
+        time.sleep(0.05)
+
+
+@pytest.mark.parametrize("command", [None, *COMMANDS])
+def test_help_of_run_py_and_of_every_command(command, system_env):
+    args = [command, "--help"] if command else ["--help"]
+    done = run_py(*args, env=system_env())
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith(f"usage: run.py {command or ''}".rstrip()), done.stdout
+    assert done.stderr == ""
+    if command is None:
+        assert all(name in done.stdout for name in COMMANDS)
+
+
+def test_migrate_applies_the_schema_once_and_is_safe_to_run_again(services, system_env):
+    database = f"chat_test_{services.run_id}_migrate"
+    parts = urlsplit(services.admin_url)
+    url = urlunsplit((parts.scheme, parts.netloc, "/" + database, parts.query, parts.fragment))
+    admin = psycopg2.connect(services.admin_url)
+    admin.autocommit = True
+    admin.cursor().execute(f'CREATE DATABASE "{database}"')
+    try:
+        versions = [version for version, _path in available()]
+        first = run_py("migrate", env=system_env(DATABASE_URL=url))
+        assert first.returncode == 0, first.stderr
+        assert first.stdout.strip() == "applied: " + ", ".join(versions)
+        for _ in range(2):
+            again = run_py("migrate", env=system_env(DATABASE_URL=url))
+            assert again.returncode == 0, again.stderr
+            assert again.stdout.strip() == "the schema is up to date"
+        with contextlib.closing(psycopg2.connect(url)) as conn, conn.cursor() as cursor:
+            cursor.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
+            assert {"users", "rooms", "memberships", "messages"} <= {row[0] for row in cursor.fetchall()}
+    finally:
+        admin.cursor().execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+        admin.close()
+
+
+def test_a_printed_token_is_accepted_by_a_web_node(nodes, system_env):
+    user = f"alice-{uuid.uuid4().hex[:8]}"
+    done = run_py("token", user, "--name", "Alice", env=system_env())
+    assert done.returncode == 0, done.stderr
+    token = done.stdout.strip()
+    assert token.count(".") == 2 and "\n" not in token
+    status, me = get(f"{nodes[0].url}/api/me", token)
+    assert status == 200 and me["id"] == user and me["name"] == "Alice", me
+    # A token from another secret is refused.
+    forged = run_py("token", user, env=system_env(JWT_SECRET="another-secret-" + "y" * 40)).stdout.strip()
+    status, error = get(f"{nodes[0].url}/api/me", forged)
+    assert status == 401 and error["code"] == "invalid_token", error
+
+
+def test_token_without_a_secret_is_a_configuration_error(system_env):
+    env = system_env()
+    del env["JWT_SECRET"]
+    done = run_py("token", "alice", env=env)
+    assert done.returncode == 2
+    assert done.stderr.startswith("configuration error: JWT_"), done.stderr  # no secret, no key: refused
+
+
+async def test_a_disabled_user_is_refused_on_every_node_and_disconnected(nodes, system_env, sys_token, sio):
+    user = f"mallory-{uuid.uuid4().hex[:8]}"
+    token = sys_token(user)
+    for node in nodes:  # both nodes know (and cache) the user as active
+        status, _ = await asyncio.to_thread(get, f"{node.url}/api/rooms", token)
+        assert status == 200
+    client = await sio(nodes[1], user)
+
+    done = await asyncio.to_thread(run_py, "user", "disable", user, env=system_env())
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == f"{user}: disabled"
+    for node in nodes:
+        status, error = await asyncio.to_thread(refused_soon, f"{node.url}/api/rooms", token)
+        assert status == 403 and error["code"] == "user_disabled", (node.name, status, error)
+    notice = await client.next("error", timeout=10)
+    assert notice["code"] == "user_disabled"
+    deadline = time.monotonic() + 10
+    while client.connected:
+        assert time.monotonic() < deadline, "the disabled user's connection stayed open"
+        await asyncio.sleep(0.05)
+
+    unknown = await asyncio.to_thread(run_py, "user", "disable", f"nobody-{uuid.uuid4().hex[:8]}", env=system_env())
+    assert unknown.returncode == 1 and unknown.stderr.startswith("no user ")
+    enabled = await asyncio.to_thread(run_py, "user", "enable", user, env=system_env())
+    assert enabled.returncode == 0 and enabled.stdout.strip() == f"{user}: enabled"
