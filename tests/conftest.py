@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import sys
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -87,35 +86,15 @@ async def app(settings: config.Settings):
 
 
 @pytest.fixture
-async def client(aiohttp_client, app):
-    """A REST client on the real application factory."""
-    return await aiohttp_client(app)
-
-
-@pytest.fixture
 async def server(aiohttp_server, app):
-    """The application on a real TCP port, for Socket.IO clients."""
+    """The application on a real TCP port."""
     return await aiohttp_server(app)
 
 
 @pytest.fixture
-async def connect(server, token) -> AsyncIterator[Callable]:
-    """connect(user_id) -> a connected Socket.IO client that records every event it receives."""
-    clients: list[RecordingClient] = []
-
-    async def open_client(user: str, **auth: object) -> RecordingClient:
-        client = RecordingClient()
-        await client.connect(
-            str(server.make_url("/")), auth={"token": token(user), **auth}, transports=["websocket"], wait_timeout=5
-        )
-        clients.append(client)
-        await client.next("session:ready")
-        return client
-
-    yield open_client
-    for client in clients:
-        with contextlib.suppress(Exception):
-            await client.disconnect()
+async def client(aiohttp_client, server):
+    """A REST client on the real application factory (the same server Socket.IO clients use)."""
+    return await aiohttp_client(server)
 
 
 class RecordingClient(socketio.AsyncClient):

@@ -28,10 +28,12 @@ def _pem(value: str) -> str:
 
 
 def strip_bearer(token: str | None) -> str:
+    """The token without a `Bearer ` prefix (any case); "" for none, or for a bare "Bearer"."""
     token = (token or "").strip()
-    if token[:7].lower() == "bearer ":
-        token = token[7:].strip()
-    return token
+    scheme, _, rest = token.partition(" ")
+    if scheme.lower() == "bearer":
+        return rest.strip()
+    return "" if token.lower() == "bearer" else token
 
 
 class TokenVerifier:

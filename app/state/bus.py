@@ -114,6 +114,11 @@ class RedisBus:
                 log.warning("bus: Redis connection lost (%s); retrying", exc)
                 await asyncio.sleep(1.0)
                 continue
+            except Exception:
+                # The reader is this node's only ear: whatever went wrong, keep listening.
+                log.exception("bus: reading from Redis failed; retrying")
+                await asyncio.sleep(1.0)
+                continue
             if message is None:
                 continue
             kind = message["type"]

@@ -42,7 +42,8 @@ class OrjsonJSON:
 
     @staticmethod
     def dumps(obj, **_kwargs) -> str:
-        return orjson.dumps(obj).decode()
+        # Validation details of list items are keyed by index (ints): write them as JSON keys.
+        return orjson.dumps(obj, option=orjson.OPT_NON_STR_KEYS).decode()
 
     @staticmethod
     def loads(text, **_kwargs):
@@ -53,8 +54,22 @@ class ChatSocketServer(socketio.AsyncServer):
     """python-socketio's server, plus two things it does not expose: whether the client
     asked for an acknowledgement, and an `error` event for a malformed packet."""
 
+    async def _handle_event(self, eio_sid, namespace, id, data):
+        # An event is `[name, ...args]` with a string name; python-socketio indexes it unchecked.
+        if not isinstance(data, list) or not data or not isinstance(data[0], str):
+            raise ValueError("an event packet must hold an array starting with the event name")
+        await super()._handle_event(eio_sid, namespace, id, data)
+
     async def _handle_event_internal(self, server, sid, eio_sid, data, namespace, id):
         ACK_WANTED.set(id is not None)
+        if data[0] in self.reserved_events:
+            # `connect` and `disconnect` name the server's own handlers: from a client they are unknown events.
+            answer = await self.handlers[namespace or "/"]["*"](data[0], sid, *data[1:])
+            if id is not None:
+                await self._send_packet(
+                    eio_sid, self.packet_class(packet.ACK, namespace=namespace, id=id, data=[answer])
+                )
+            return
         await super()._handle_event_internal(server, sid, eio_sid, data, namespace, id)
 
     async def _handle_eio_message(self, eio_sid, data):
@@ -244,6 +259,11 @@ class SocketGateway:
 
     async def _unknown(self, name: str, sid: str, *args):
         raw = args[0] if len(args) == 1 else None
+        connection = self._connections.get(sid)
+        if connection is not None and not connection.bucket.take():  # unknown events count too
+            return await self._refuse(
+                sid, name, ChatError(Code.RATE_LIMITED, "too many events; slow down", {"retry_after": 1}), raw
+            )
         return await self._refuse(sid, name, ChatError(Code.UNKNOWN_EVENT, f"unknown event {name!r}"), raw)
 
     async def _refuse(self, sid: str, name: str, exc: ChatError, raw: object) -> dict | None:
@@ -281,8 +301,17 @@ class SocketGateway:
             raise
         if self._connections.get(connection.sid) is not connection:  # disconnected meanwhile
             await self._unfollow_room(connection, room_id)
-        self._fences.release(topic, connection.sid, caught_up.last_seq)
+        await self._release(topic, connection.sid, caught_up.last_seq)
         return payloads.catch_up(caught_up)
+
+    async def _release(self, topic: str, sid: str, upto: int) -> None:
+        """End a join: deliver the messages held back after `upto` (the catch-up's last seq), in
+        order, then open the fence. Messages arriving meanwhile are held too: none is lost or reordered."""
+        while later := self._fences.take_held(topic, sid, upto):
+            for message in later:
+                await self.sio.emit(events.MESSAGE_NEW, message, to=sid)
+            upto = later[-1]["seq"]
+        self._fences.release(topic, sid, upto)
 
     async def _leave(self, connection: Connection, data: dict) -> dict:
         room_id = data["room_id"]
@@ -324,7 +353,7 @@ class SocketGateway:
         """Deliver an event published to `topic` to this node's connections that follow it."""
         skip: list[str] = []
         if event.name == events.MESSAGE_NEW:
-            skip = self._fences.skip(topic, event.data["seq"])
+            skip = self._fences.skip(topic, event.data)
         elif event.name == events.ROOM_REMOVED:
             await self._evict(topic, event.data["room_id"])
         await self._delivery.deliver(topic, event.name, event.data, skip)

@@ -1,0 +1,445 @@
+"""Fixtures of the real-time tier: nodes (the real app on a real port), recording clients, REST setup,
+raw Engine.IO sockets, and the AsyncAPI contract every real payload is checked against.
+
+Every Socket.IO client opened through these fixtures is checked when its test ends: each event it
+received and each acknowledgement it got must validate against the AsyncAPI document's schema for
+that event, and each payload it sent that the server accepted must validate against the documented
+payload schema. So every scenario of the tier doubles as a contract test, with real payloads only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import re
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import aiohttp
+import jsonschema
+import pytest
+import socketio
+from referencing import Registry, Resource
+from referencing.jsonschema import DRAFT202012
+
+from app.cli.commands import set_user_active
+from app.gateways.socketio.asyncapi import build_asyncapi
+from app.web import SERVICES, VERSION, create_app
+from tests.conftest import RecordingClient
+
+WAIT = 5.0  # the bound of every wait in this tier, in seconds
+QUIET = 0.3  # how long "nothing more arrives" is watched, when no later event can prove it
+
+# -- the contract -------------------------------------------------------------------------------------------
+
+DOCUMENT_URI = "urn:chat:asyncapi"
+_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
+
+
+def _date_time(value: object) -> bool:
+    """The one time format on the wire: ISO 8601 in UTC with milliseconds and a `Z`."""
+    if not isinstance(value, str):
+        return True
+    if not _TIME.match(value):
+        return False
+    datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return True
+
+
+class Contract:
+    """The AsyncAPI document as validators: client events (payload + acknowledgement) and server events."""
+
+    def __init__(self, document: dict) -> None:
+        self.document = document
+        resource = Resource.from_contents(document, default_specification=DRAFT202012)
+        self._registry = Registry().with_resource(DOCUMENT_URI, resource)
+        self._formats = jsonschema.FormatChecker()
+        self._formats.checks("date-time", raises=ValueError)(_date_time)
+        self.client_events: dict[str, tuple[str, str]] = {}  # name -> (payload pointer, ack pointer)
+        self.server_events: dict[str, str] = {}  # name -> payload pointer
+        for operation in document["operations"].values():
+            [message_ref] = operation["messages"]
+            pointer = message_ref["$ref"].removeprefix("#")
+            name = self._at(pointer)["name"]
+            if operation["action"] == "receive":
+                [reply_ref] = operation["reply"]["messages"]
+                self.client_events[name] = (pointer + "/payload", reply_ref["$ref"].removeprefix("#") + "/payload")
+            else:
+                assert operation["action"] == "send", operation
+                self.server_events[name] = pointer + "/payload"
+        # The failure branch is the same in every acknowledgement: it also describes unknown events' answers.
+        any_ack = next(iter(self.client_events.values()))[1]
+        self.ack_failure = any_ack + "/oneOf/1"
+
+    def _at(self, pointer: str) -> dict:
+        node = self.document
+        for part in pointer.strip("/").split("/"):
+            node = node[part.replace("~1", "/").replace("~0", "~")]
+        return node
+
+    def errors(self, pointer: str, payload: object) -> list[str]:
+        validator = jsonschema.Draft202012Validator(
+            {"$ref": f"{DOCUMENT_URI}#{pointer}"}, registry=self._registry, format_checker=self._formats
+        )
+        return [
+            f"{'/'.join(map(str, e.absolute_path)) or '<root>'}: {e.message}" for e in validator.iter_errors(payload)
+        ]
+
+    def ack_errors(self, event: str, ack: object) -> list[str]:
+        if event in self.client_events:
+            return self.errors(self.client_events[event][1], ack)
+        return self.errors(self.ack_failure, ack)
+
+    def payload_errors(self, event: str, payload: object) -> list[str]:
+        return self.errors(self.client_events[event][0], payload)
+
+    def server_event_errors(self, event: str, payload: object) -> list[str]:
+        if event not in self.server_events:
+            return [f"the server sent {event!r}, which the document does not describe"]
+        return self.errors(self.server_events[event], payload)
+
+    def error_object_errors(self, payload: object) -> list[str]:
+        return self.errors("/components/schemas/Error", payload)
+
+
+@pytest.fixture(scope="session")
+def asyncapi() -> dict:
+    """The AsyncAPI document as a client reads it (through JSON)."""
+    return json.loads(json.dumps(build_asyncapi(VERSION)))
+
+
+@pytest.fixture(scope="session")
+def contract(asyncapi: dict) -> Contract:
+    return Contract(asyncapi)
+
+
+# -- clients ------------------------------------------------------------------------------------------------
+
+
+class Client(RecordingClient):
+    """A RecordingClient that also keeps its acknowledgements and notices its disconnection."""
+
+    def __init__(self, label: str = "") -> None:
+        super().__init__()
+        self.label = label
+        self.acks: list[tuple[str, object, object]] = []  # (event, payload sent, acknowledgement)
+        self.connect_errors: list[object] = []
+        self.gone = asyncio.Event()
+        self.on("disconnect", self._gone)
+        self.on("connect_error", self.connect_errors.append)
+
+    async def _gone(self, *_reason: object) -> None:
+        self.gone.set()
+
+    async def ack(self, event: str, data: object = None, timeout: float = WAIT) -> dict:
+        answer = await super().ack(event, data, timeout)
+        self.acks.append((event, data, answer))
+        return answer
+
+    async def fire(self, event: str, data: object = None) -> asyncio.Future:
+        """Emit with an acknowledgement callback, without waiting for it: the future gets the answer."""
+        future = asyncio.get_running_loop().create_future()
+
+        def answered(*args: object) -> None:
+            answer = args[0] if len(args) == 1 else list(args)
+            self.acks.append((event, data, answer))
+            if not future.done():
+                future.set_result(answer)
+
+        await self.emit(event, data, callback=answered)
+        return future
+
+    async def join(self, room_id: str, since_seq: int | None = None) -> dict:
+        payload: dict = {"room_id": room_id}
+        if since_seq is not None:
+            payload["since_seq"] = since_seq
+        answer = await self.ack("room:join", payload)
+        assert answer["ok"], answer
+        return answer["data"]
+
+    async def send(self, room_id: str, content: str, client_ref: str | None = None) -> dict:
+        payload: dict = {"room_id": room_id, "content": content}
+        if client_ref is not None:
+            payload["client_ref"] = client_ref
+        return await self.ack("message:send", payload)
+
+    def messages(self, room_id: str | None = None) -> list[dict]:
+        return [m for m in self.all("message:new") if room_id is None or m["room_id"] == room_id]
+
+    def seqs(self, room_id: str) -> list[int]:
+        return [m["seq"] for m in self.messages(room_id)]
+
+    async def wait_message(self, room_id: str, seq: int, timeout: float = WAIT) -> dict:
+        """Wait until the message `seq` of the room has arrived live."""
+        async with self._arrived:
+            await asyncio.wait_for(self._arrived.wait_for(lambda: seq in self.seqs(room_id)), timeout)
+        return next(m for m in self.messages(room_id) if m["seq"] == seq)
+
+    async def wait_gone(self, timeout: float = WAIT) -> None:
+        await asyncio.wait_for(self.gone.wait(), timeout)
+
+
+def contract_violations(contract: Contract, client: Client) -> list[str]:
+    problems = []
+    for name, data in client.received:
+        problems += [
+            f"{client.label} received {name}: {e} in {data!r}" for e in contract.server_event_errors(name, data)
+        ]
+    for event, sent, answer in client.acks:
+        problems += [f"{client.label} ack of {event}: {e} in {answer!r}" for e in contract.ack_errors(event, answer)]
+        accepted = isinstance(answer, dict) and answer.get("ok") is True
+        if accepted and event in contract.client_events:
+            problems += [
+                f"{client.label} sent {event} that the server accepted, but the document refuses it: {e} in {sent!r}"
+                for e in contract.payload_errors(event, sent)
+            ]
+    for data in client.connect_errors:
+        inner = data.get("data") if isinstance(data, dict) else None
+        problems += [f"{client.label} connect_error: {e} in {data!r}" for e in contract.error_object_errors(inner)]
+    return problems
+
+
+# -- nodes: the real application on a real port --------------------------------------------------------------
+
+
+class Rest:
+    """REST calls for setting up scenarios, on the node's own port."""
+
+    def __init__(self, base_url: str, token: Callable[..., str]) -> None:
+        self._base = base_url.rstrip("/")
+        self._token = token
+        self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=WAIT))
+
+    async def close(self) -> None:
+        await self._session.close()
+
+    async def call(self, method: str, path: str, user: str, body: object = None) -> tuple[int, object]:
+        headers = {"Authorization": f"Bearer {self._token(user)}"}
+        async with self._session.request(method, self._base + path, json=body, headers=headers) as response:
+            text = await response.text()
+            return response.status, (json.loads(text) if text else None)
+
+    async def get_json(self, path: str) -> tuple[int, object]:
+        async with self._session.get(self._base + path) as response:
+            return response.status, await response.json()
+
+    async def create_room(self, owner: str, *members: str, name: str = "room") -> str:
+        status, body = await self.call("POST", "/api/rooms", owner, {"name": name, "participants": list(members)})
+        assert status == 201, body
+        return body["id"]
+
+    async def add_members(self, owner: str, room_id: str, *members: str) -> dict:
+        status, body = await self.call("POST", f"/api/rooms/{room_id}/members", owner, {"user_ids": list(members)})
+        assert status == 200, body
+        return body
+
+    async def remove_member(self, owner: str, room_id: str, member: str) -> None:
+        status, body = await self.call("DELETE", f"/api/rooms/{room_id}/members/{member}", owner)
+        assert status == 204, body
+
+    async def leave(self, user: str, room_id: str) -> None:
+        status, body = await self.call("POST", f"/api/rooms/{room_id}/leave", user)
+        assert status == 204, body
+
+    async def send(self, user: str, room_id: str, content: str) -> dict:
+        status, body = await self.call("POST", f"/api/rooms/{room_id}/messages", user, {"content": content})
+        assert status == 201, body
+        return body
+
+    async def history(self, user: str, room_id: str) -> dict:
+        """The newest page of the room's history (what is stored, whatever its tier)."""
+        status, body = await self.call("GET", f"/api/rooms/{room_id}/messages?limit=200", user)
+        assert status == 200, body
+        return body
+
+
+@dataclass
+class Node:
+    """One web node: the real app served on a real TCP port, with clients and REST bound to it."""
+
+    server: object
+    token: Callable[..., str]
+    rest: Rest
+    clients: list[Client] = field(default_factory=list)
+
+    @property
+    def app(self):
+        return self.server.app
+
+    @property
+    def gateway(self):
+        return self.app[SERVICES].gateway
+
+    @property
+    def url(self) -> str:
+        return str(self.server.make_url("/"))
+
+    async def connect(self, user: str, label: str | None = None, **auth: object) -> Client:
+        """A client connected as `user` (extra `auth` fields beside the token), after `session:ready`."""
+        return await self.open({"token": self.token(user), **auth}, label=label or user)
+
+    async def open(self, auth: dict | None, query: str = "", label: str = "custom") -> Client:
+        """A client connected with exactly this `auth` (and query string), after `session:ready`."""
+        client = Client(label)
+        self.clients.append(client)
+        await client.connect(self.url + query, auth=auth, transports=["websocket"], wait_timeout=5)
+        await client.next("session:ready")
+        return client
+
+    async def refused(self, auth: dict | None = None, query: str = "") -> dict:
+        """Try to connect with `auth` (and a query string); return the `connect_error` data of the refusal."""
+        client = Client("refused")
+        self.clients.append(client)
+        with pytest.raises(socketio.exceptions.ConnectionError):
+            await client.connect(self.url + query, auth=auth, transports=["websocket"], wait_timeout=5)
+        assert len(client.connect_errors) == 1, client.connect_errors
+        return client.connect_errors[0]
+
+    async def close(self) -> None:
+        for client in self.clients:
+            with contextlib.suppress(Exception):
+                await client.disconnect()
+        await self.rest.close()
+
+
+@pytest.fixture
+async def nodes(contract: Contract) -> AsyncIterator[list[Node]]:
+    """Every node of the test; when it ends, the payloads their clients met are checked against the contract."""
+    started: list[Node] = []
+    yield started
+    for node in started:
+        await node.close()
+    problems = [p for node in started for client in node.clients for p in contract_violations(contract, client)]
+    assert not problems, "payloads that break the AsyncAPI contract:\n" + "\n".join(problems)
+
+
+@pytest.fixture
+async def node(server, token, nodes) -> Node:
+    """The default application (the session's settings) on a real port."""
+    started = Node(server, token, Rest(str(server.make_url("/")), token))
+    nodes.append(started)
+    return started
+
+
+@pytest.fixture
+def spawn(aiohttp_server, make_settings, token, nodes) -> Callable:
+    """spawn(**ENV) -> a Node running an application built from settings with those variables changed."""
+
+    async def start(**env: object) -> Node:
+        server = await aiohttp_server(create_app(make_settings(**env)))
+        started = Node(server, token, Rest(str(server.make_url("/")), token))
+        nodes.append(started)
+        return started
+
+    return start
+
+
+@pytest.fixture
+def connect(node: Node) -> Callable:
+    """connect(user_id, **extra_auth) -> a connected, recording, contract-checked client on the default node."""
+    return node.connect
+
+
+@pytest.fixture
+def rest(node: Node) -> Rest:
+    return node.rest
+
+
+async def disable_user(settings, user: str) -> None:
+    """Disable `user` as an operator does (`run.py user disable`): the row, then the announcement to every node."""
+    assert await asyncio.to_thread(set_user_active, settings, user, False)
+
+
+async def eventually(predicate: Callable[[], bool], timeout: float = WAIT, what: str = "condition") -> None:
+    """Poll `predicate` until it holds, at most `timeout` seconds."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not predicate():
+        if loop.time() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        await asyncio.sleep(0.02)
+
+
+# -- raw Engine.IO over a WebSocket ---------------------------------------------------------------------------
+
+
+class RawSocket:
+    """Socket.IO spoken by hand over an aiohttp WebSocket, for frames a well-behaved client never sends."""
+
+    def __init__(self, session: aiohttp.ClientSession, ws: aiohttp.ClientWebSocketResponse) -> None:
+        self._session = session
+        self.ws = ws
+        self.events: list[tuple[str, object]] = []
+
+    @classmethod
+    async def open(cls, node: Node, user: str) -> RawSocket:
+        session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=WAIT))
+        ws = await session.ws_connect(node.url.rstrip("/") + "/socket.io/?EIO=4&transport=websocket")
+        raw = cls(session, ws)
+        opened = await raw.frame()
+        assert opened.startswith("0"), opened
+        await ws.send_str("40" + json.dumps({"token": node.token(user)}))
+        connected = await raw.frame()
+        assert connected.startswith("40"), connected
+        await raw.event("session:ready")
+        return raw
+
+    async def frame(self, timeout: float = WAIT) -> str:
+        """The next Engine.IO text frame (answering pings on the way)."""
+        while True:
+            message = await asyncio.wait_for(self.ws.receive(), timeout)
+            if message.type != aiohttp.WSMsgType.TEXT:
+                raise ConnectionError(f"the socket delivered {message.type.name} ({self.ws.close_code})")
+            if message.data == "2":
+                await self.ws.send_str("3")
+                continue
+            return message.data
+
+    async def event(self, name: str, timeout: float = WAIT) -> object:
+        """The next Socket.IO event `name` (earlier other events are kept in `events`)."""
+        while True:
+            frame = await self.frame(timeout)
+            if frame.startswith("42"):
+                event, *args = json.loads(frame[2:])
+                self.events.append((event, args[0] if args else None))
+                if event == name:
+                    return args[0] if args else None
+
+    async def ack(self, ack_id: int, timeout: float = WAIT) -> object:
+        """The acknowledgement `ack_id` (`43<id>[...]`)."""
+        prefix = f"43{ack_id}"
+        while True:
+            frame = await self.frame(timeout)
+            if frame.startswith(prefix) and frame[len(prefix) : len(prefix) + 1] == "[":
+                return json.loads(frame[len(prefix) :])[0]
+            if frame.startswith("42"):
+                event, *args = json.loads(frame[2:])
+                self.events.append((event, args[0] if args else None))
+
+    async def send(self, frame: str | bytes) -> None:
+        if isinstance(frame, bytes):
+            await self.ws.send_bytes(frame)
+        else:
+            await self.ws.send_str(frame)
+
+    async def close(self) -> None:
+        with contextlib.suppress(Exception):
+            await self.ws.close()
+        await self._session.close()
+
+
+@pytest.fixture
+async def raw_socket() -> AsyncIterator[Callable]:
+    """raw_socket(node, user) -> a RawSocket signed in as `user`, after `session:ready`."""
+    opened: list[RawSocket] = []
+
+    async def open_socket(node: Node, user: str) -> RawSocket:
+        raw = await RawSocket.open(node, user)
+        opened.append(raw)
+        return raw
+
+    yield open_socket
+    for raw in opened:
+        await raw.close()
