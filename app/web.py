@@ -107,7 +107,6 @@ def build_services(settings: Settings) -> Services:
         log=RedisMessageLog(async_redis, keys, redrive_after_s=queue_settings.redrive_after),
         persist=batcher,
         bus=bus,
-        limiter=RedisRateLimiter(async_redis, keys),
         ids=ids,
         clock=SystemClock(),
         limits=limits(settings),
@@ -125,6 +124,7 @@ def build_services(settings: Settings) -> Services:
             ping_timeout=server.ping_timeout,
             event_rate=settings.limits.event_rate,
             event_burst=settings.limits.event_burst,
+            max_pending_frames=server.max_pending_frames,
         ),
     )
     return Services(settings, keys, async_redis, rq_redis, db, bus, batcher, ids, chat, gateway)

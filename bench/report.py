@@ -40,7 +40,10 @@ def _persist_section() -> list[str]:
     ]
     for run in PERSIST_RUNS:
         r = persist.run(**run)
-        command = f"`python -m bench.persist --messages {run['messages']} --batch {run['batch']} --processes {run['processes']}`"
+        command = (
+            f"`python -m bench.persist --messages {run['messages']} --batch {run['batch']} "
+            f"--processes {run['processes']}`"
+        )
         lines.append(
             f"| {command} | {r['processes']} | {r['batch']} | {r['rate']:,.0f} | {r['insert_batch_rate']:,.0f} |"
         )

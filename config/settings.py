@@ -47,10 +47,16 @@ class ServerConfig:
     )
     ping_interval: int = field(metadata=doc("Seconds between Engine.IO pings."))
     ping_timeout: int = field(metadata=doc("Seconds without a pong before a connection is dropped."))
+    max_pending_frames: int = field(
+        metadata=doc(
+            "Frames a connection may have waiting to be sent; one further behind is closed (it reconnects and catches up by seq)."
+        )
+    )
 
     def check(self) -> None:
         _require(1 <= self.port <= 65535, "PORT", "must be between 1 and 65535")
         _require(self.max_frame_bytes >= 1024, "MAX_FRAME_BYTES", "must be at least 1024")
+        _require(self.max_pending_frames >= 10, "MAX_PENDING_FRAMES", "must be at least 10")
         allowed = {"websocket", "polling"}
         names = set(self.transport_list)
         _require(bool(names) and names <= allowed, "TRANSPORTS", "must name websocket and/or polling")

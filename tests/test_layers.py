@@ -27,7 +27,7 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     "app.auth": (STDLIB, "app.chat", "app.auth", "config", "jwt"),
     "app.gateways": (
         *(STDLIB, "app.chat", "app.auth", "app.schemas", "app.gateways", "config"),
-        *("socketio", "marshmallow", "orjson", "apispec"),
+        *("socketio", "engineio", "marshmallow", "orjson", "apispec"),
     ),
     "app.rest": (
         *(STDLIB, "app.chat", "app.auth", "app.schemas", "app.rest", "config"),

@@ -1,8 +1,9 @@
 """Messages: sending with idempotency, history pages, and catch-up after a reconnect.
 
 The send path, in order (see docs/architecture.md):
-1. check the content and the sender's rate, and membership (cached);
-2. append to the message log, which gives the room's next seq, keeps the
+1. check the content, and membership (cached);
+2. append to the message log, which takes a token of the sender's quota
+   (shared by all nodes), gives the room's next seq, keeps the
    message until it is persisted, remembers (sender, client_ref) and
    publishes it to the room, all at once (so rooms are delivered in seq order);
 3. hand the message to the persistence queue (batched, never waits).
@@ -21,7 +22,8 @@ from app.chat.ports import (
     IdGenerator,
     MessageLog,
     PersistQueue,
-    RateLimiter,
+    Quota,
+    RateLimited,
     SequenceUnknown,
 )
 from app.chat.rules import Limits, check_client_ref, check_content
@@ -57,7 +59,6 @@ class Messages:
         timeline: Timeline,
         log: MessageLog,
         persist: PersistQueue,
-        limiter: RateLimiter,
         ids: IdGenerator,
         clock: Clock,
         limits: Limits,
@@ -66,7 +67,6 @@ class Messages:
         self._timeline = timeline
         self._log = log
         self._persist = persist
-        self._limiter = limiter
         self._ids = ids
         self._clock = clock
         self._limits = limits
@@ -78,11 +78,6 @@ class Messages:
         ROOM_NOT_FOUND, NOT_MEMBER or DUPLICATE_CLIENT_REF; nothing is stored when it raises."""
         check_content(content, self._limits.max_message_length)
         check_client_ref(client_ref)
-        retry_after = await self._limiter.acquire(
-            "message", actor.id, self._limits.message_rate, self._limits.message_burst
-        )
-        if retry_after:
-            raise ChatError(Code.RATE_LIMITED, "too many messages; slow down", {"retry_after": round(retry_after, 3)})
         await self._access.require(room_id, actor.id)
         message = Message(
             id=str(self._ids.next()),
@@ -94,7 +89,13 @@ class Messages:
             client_ref=client_ref,
             created_at=self._clock.now(),
         )
-        appended = await self._append(message)
+        quota = Quota("message", actor.id, self._limits.message_rate, self._limits.message_burst)
+        try:
+            appended = await self._append(message, quota)
+        except RateLimited as exc:
+            raise ChatError(
+                Code.RATE_LIMITED, "too many messages; slow down", {"retry_after": round(exc.retry_after, 3)}
+            ) from None
         receipt = appended.receipt
         if appended.duplicate:
             if receipt.room_id != room_id:
@@ -135,9 +136,9 @@ class Messages:
         messages = await self._timeline.read(room_id, since_seq + 1, hi)
         return CatchUp(room_id, last, messages, has_more=hi < last)
 
-    async def _append(self, message: Message):
+    async def _append(self, message: Message, quota: Quota):
         try:
-            return await self._log.append(message, self._limits.idempotency_ttl)
+            return await self._log.append(message, self._limits.idempotency_ttl, quota)
         except SequenceUnknown:
             await self._timeline.seed([message.room_id])
-            return await self._log.append(message, self._limits.idempotency_ttl)
+            return await self._log.append(message, self._limits.idempotency_ttl, quota)

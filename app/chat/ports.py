@@ -20,6 +20,25 @@ class SequenceUnknown(Exception):
     """The message log has no sequence counter for the room (new room, or Redis lost it)."""
 
 
+class RateLimited(Exception):
+    """A quota is spent; `retry_after` says in how many seconds a token is back."""
+
+    def __init__(self, retry_after: float) -> None:
+        super().__init__(retry_after)
+        self.retry_after = retry_after
+
+
+@dataclass(frozen=True, slots=True)
+class Quota:
+    """A rate limit enforced together with an operation: `rate` per second and bursts of
+    `burst`, counted per (bucket, key) across all nodes."""
+
+    bucket: str
+    key: str
+    rate: float
+    burst: int
+
+
 class UserStore(Protocol):
     async def upsert(self, profile: Profile, now: datetime) -> User:
         """Create the user or refresh the profile fields the token carries; return the stored row."""
@@ -70,13 +89,15 @@ class Appended:
 class MessageLog(Protocol):
     """The hot path (Redis): sequence numbers, not-yet-persisted messages, idempotency."""
 
-    async def append(self, message: Message, idempotency_ttl: int) -> Appended:
-        """Atomically give `message` the room's next seq, keep it until it is persisted,
-        remember its receipt under (sender, client_ref), move the sender's read cursor,
-        and publish a MESSAGE_NEW event (the message's record) to the room's topic (so every node sees a
-        room's messages in seq order). A (sender, client_ref) seen before returns the
-        first receipt and does nothing else. Raises SequenceUnknown when the room's
-        counter is missing."""
+    async def append(self, message: Message, idempotency_ttl: int, quota: Quota) -> Appended:
+        """Atomically: take a token of `quota`, give `message` the room's next seq, keep it
+        until it is persisted, remember its receipt under (sender, client_ref), move the
+        sender's read cursor, and publish a MESSAGE_NEW event (the message's record) to
+        the room's topic, so every node sees a room's messages in seq order.
+
+        A (sender, client_ref) seen before returns the first receipt and does nothing else
+        (it spends no quota). Raises RateLimited when the quota is spent and SequenceUnknown
+        when the room's counter is missing; then nothing is stored."""
 
     async def seed(self, room_id: str, last_seq: int) -> None:
         """Create the room's counter at `last_seq` unless it exists."""

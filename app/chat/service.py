@@ -15,7 +15,6 @@ from app.chat.ports import (
     MessageStore,
     PersistQueue,
     Publisher,
-    RateLimiter,
     RoomStore,
     UserStore,
 )
@@ -48,7 +47,6 @@ def build_chat(
     log: MessageLog,
     persist: PersistQueue,
     bus: Publisher,
-    limiter: RateLimiter,
     ids: IdGenerator,
     clock: Clock,
     limits: Limits,
@@ -58,6 +56,6 @@ def build_chat(
     return Chat(
         users=Users(user_store, clock, limits.user_cache_ttl),
         rooms=Rooms(room_store, user_store, access, timeline, log, bus, clock, limits),
-        messages=Messages(access, timeline, log, persist, limiter, ids, clock, limits),
+        messages=Messages(access, timeline, log, persist, ids, clock, limits),
         access=access,
     )

@@ -1,10 +1,11 @@
 """The message log on Redis: sequence numbers, the outbox, idempotency, read cursors.
 
-`append` is one Lua script, so a message gets its seq, enters the outbox
-(where it stays until a worker has committed it to Postgres), is
-remembered under (sender, client_ref), moves the sender's read cursor and
-is published to its room all at once or not at all. Publishing inside the
-script makes every node see a room's messages in seq order.
+`append` is one Lua script and one round trip, so a message takes a token
+of its sender's quota, gets its seq, enters the outbox (where it stays
+until a worker has committed it to Postgres), is remembered under
+(sender, client_ref), moves the sender's read cursor and is published to
+its room all at once or not at all. Publishing inside the script makes
+every node see a room's messages in seq order.
 """
 
 from __future__ import annotations
@@ -16,21 +17,28 @@ from redis.asyncio import Redis
 
 from app.chat import events
 from app.chat.model import Message, Receipt, parse_time
-from app.chat.ports import Appended, SequenceUnknown
+from app.chat.ports import Appended, Quota, RateLimited, SequenceUnknown
 from app.state.bus import envelope_head
 from app.state.errors import translate_errors
 from app.state.keys import Keys, outbox_field
+from app.state.rate_limit import GCRA_FUNCTION, gcra_args
 
-# KEYS: 1 seq counter, 2 outbox hash, 3 outbox-since zset, 4 idempotency key, 5 sender's read cursors
+# KEYS: 1 seq counter, 2 outbox hash, 3 outbox-since zset, 4 idempotency key, 5 sender's read cursors,
+#       6 the quota's bucket
 # ARGV: 1 message JSON up to its seq (ends with `"seq":`), 2 receipt up to its seq, 3 idempotency TTL,
 #       4 room id, 5 when the redrive is due (ms), 6 "1" when there is a client_ref, 7 channel,
-#       8 event envelope up to the message
-_APPEND = """
+#       8 event envelope up to the message, 9 ms per quota token, 10 quota burst tolerance (ms)
+# Returns {1, receipt}, {0, first receipt} for a resend, {-1, ''} without a counter, {-2, ms to wait}.
+_APPEND = (
+    GCRA_FUNCTION
+    + """
 if ARGV[6] == '1' then
   local prior = redis.call('GET', KEYS[4])
   if prior then return {0, prior} end
 end
 if redis.call('EXISTS', KEYS[1]) == 0 then return {-1, ''} end
+local wait = gcra(KEYS[6], tonumber(ARGV[9]), tonumber(ARGV[10]))
+if wait > 0 then return {-2, tostring(wait)} end
 local seq = redis.call('INCR', KEYS[1])
 local field = ARGV[4] .. ':' .. seq
 local body = ARGV[1] .. seq .. '}'
@@ -43,6 +51,7 @@ if cursor < seq then redis.call('HSET', KEYS[5], ARGV[4], seq) end
 redis.call('PUBLISH', ARGV[7], ARGV[8] .. body .. '}')
 return {1, receipt}
 """
+)
 
 
 class RedisMessageLog:
@@ -53,7 +62,7 @@ class RedisMessageLog:
         self._append = redis.register_script(_APPEND)
 
     @translate_errors
-    async def append(self, message: Message, idempotency_ttl: int) -> Appended:
+    async def append(self, message: Message, idempotency_ttl: int, quota: Quota) -> Appended:
         record = message.record()
         del record["seq"]
         head = orjson.dumps(record)[:-1] + b',"seq":'
@@ -67,6 +76,7 @@ class RedisMessageLog:
                 self._keys.outbox_since,
                 idem_key,
                 self._keys.read_cursors(message.sender_id),
+                self._keys.rate(quota.bucket, quota.key),
             ],
             args=[
                 head,
@@ -77,10 +87,13 @@ class RedisMessageLog:
                 "1" if ref else "0",
                 self._keys.channel(events.room_topic(message.room_id)),
                 envelope_head(events.MESSAGE_NEW),
+                *gcra_args(quota.rate, quota.burst),
             ],
         )
         if status == -1:
             raise SequenceUnknown(message.room_id)
+        if status == -2:
+            raise RateLimited(int(receipt) / 1000)
         room_id, message_id, created_at, seq = receipt.decode().split("|")
         return Appended(Receipt(room_id, int(seq), message_id, parse_time(created_at), ref), duplicate=status == 0)
 

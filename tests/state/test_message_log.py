@@ -9,21 +9,22 @@ import pytest
 
 from app.chat import events
 from app.chat.model import Message, format_time
-from app.chat.ports import SequenceUnknown
+from app.chat.ports import Quota, RateLimited, SequenceUnknown
 from app.state.keys import outbox_field, parse_outbox_field
 from app.state.message_log import RedisMessageLog
 
 TTL = 600
+PLENTY = Quota("message", "tests", rate=1e6, burst=10**6)
 
 
 async def test_append_needs_a_seeded_counter_then_counts_1_2_3(log, keys, redis_client, message):
     with pytest.raises(SequenceUnknown):
-        await log.append(message("10", "ann"), TTL)
+        await log.append(message("10", "ann"), TTL, PLENTY)
     assert await redis_client.hlen(keys.outbox) == 0
     assert await redis_client.exists(keys.seq("10")) == 0  # a refused append creates nothing
     await log.seed("10", 0)
     sent = [message("10", "ann", f"m{i}") for i in range(3)]
-    results = [await log.append(m, TTL) for m in sent]
+    results = [await log.append(m, TTL, PLENTY) for m in sent]
     assert [r.receipt.seq for r in results] == [1, 2, 3]
     assert not any(r.duplicate for r in results)
     for m, r in zip(sent, results, strict=True):
@@ -35,7 +36,7 @@ async def test_append_needs_a_seeded_counter_then_counts_1_2_3(log, keys, redis_
 async def test_the_outbox_keeps_each_message_record_with_its_seq_and_redrive_time(log, keys, redis_client, message):
     await log.seed("11", 0)
     m = message("11", "ann", 'héllo "quoted" ✓', client_ref="c-1")
-    receipt = (await log.append(m, TTL)).receipt
+    receipt = (await log.append(m, TTL, PLENTY)).receipt
     body = await redis_client.hget(keys.outbox, outbox_field("11", receipt.seq))
     assert orjson.loads(body) == {**m.record(), "seq": 1}
     score = await redis_client.zscore(keys.outbox_since, outbox_field("11", 1))
@@ -48,10 +49,10 @@ async def test_a_repeated_client_ref_returns_the_first_receipt_and_stores_nothin
 ):
     await log.seed("12", 0)
     subscriber = await subscribe(keys.channel(events.room_topic("12")))
-    first = await log.append(message("12", "ann", "once", client_ref="ref-1"), TTL)
+    first = await log.append(message("12", "ann", "once", client_ref="ref-1"), TTL, PLENTY)
     assert not first.duplicate
     before = (await redis_client.hlen(keys.outbox), await redis_client.zcard(keys.outbox_since))
-    again = await log.append(message("12", "ann", "twice?", client_ref="ref-1"), TTL)
+    again = await log.append(message("12", "ann", "twice?", client_ref="ref-1"), TTL, PLENTY)
     assert again.duplicate
     assert again.receipt == first.receipt
     assert (await redis_client.hlen(keys.outbox), await redis_client.zcard(keys.outbox_since)) == before
@@ -61,31 +62,31 @@ async def test_a_repeated_client_ref_returns_the_first_receipt_and_stores_nothin
     await redis_client.publish(subscriber.channel, orjson.dumps({"sentinel": True}))
     assert await subscriber.next() == {"sentinel": True}
     # The same ref used for another room is still the first receipt (the core refuses it).
-    elsewhere = await log.append(message("13", "ann", "other room", client_ref="ref-1"), TTL)
+    elsewhere = await log.append(message("13", "ann", "other room", client_ref="ref-1"), TTL, PLENTY)
     assert elsewhere.duplicate and elsewhere.receipt.room_id == "12"
 
 
 async def test_the_idempotency_key_expires_with_its_ttl(log, keys, redis_client, message):
     await log.seed("14", 0)
     m = message("14", "ann", client_ref="ref-ttl")
-    await log.append(m, 30)
+    await log.append(m, 30, PLENTY)
     assert 0 < await redis_client.ttl(keys.idempotency("ann", "ref-ttl")) <= 30
 
 
 async def test_messages_without_a_client_ref_are_never_duplicates(log, redis_client, keys, message):
     await log.seed("15", 0)
-    results = [await log.append(message("15", "ann", "same"), TTL) for _ in range(3)]
+    results = [await log.append(message("15", "ann", "same"), TTL, PLENTY) for _ in range(3)]
     assert [(r.receipt.seq, r.duplicate) for r in results] == [(1, False), (2, False), (3, False)]
     assert await redis_client.exists(keys.idempotency("", "-")) == 0
 
 
 async def test_distinct_senders_identical_client_refs_are_kept_apart(log, message):
     await log.seed("16", 0)
-    a = await log.append(message("16", "ann", client_ref="same"), TTL)
-    b = await log.append(message("16", "bob", client_ref="same"), TTL)
+    a = await log.append(message("16", "ann", client_ref="same"), TTL, PLENTY)
+    b = await log.append(message("16", "bob", client_ref="same"), TTL, PLENTY)
     # Senders and refs that concatenate alike are different pairs too.
-    c = await log.append(message("16", "x:y", client_ref="z"), TTL)
-    d = await log.append(message("16", "x", client_ref="y:z"), TTL)
+    c = await log.append(message("16", "x:y", client_ref="z"), TTL, PLENTY)
+    d = await log.append(message("16", "x", client_ref="y:z"), TTL, PLENTY)
     assert [r.receipt.seq for r in (a, b, c, d)] == [1, 2, 3, 4]
     assert not any(r.duplicate for r in (a, b, c, d))
 
@@ -93,14 +94,14 @@ async def test_distinct_senders_identical_client_refs_are_kept_apart(log, messag
 async def test_append_moves_the_senders_read_cursor_forward_only(log, keys, redis_client, message):
     await log.seed("17", 0)
     await log.seed("18", 0)
-    await log.append(message("17", "ann"), TTL)
-    await log.append(message("17", "ann"), TTL)
-    await log.append(message("18", "ann"), TTL)
+    await log.append(message("17", "ann"), TTL, PLENTY)
+    await log.append(message("17", "ann"), TTL, PLENTY)
+    await log.append(message("18", "ann"), TTL, PLENTY)
     assert await log.read_cursors("ann", ["17", "18", "19"]) == {"17": 2, "18": 1}
     assert await log.read_cursors("bob", ["17"]) == {}
     assert await log.read_cursors("ann", []) == {}
     await redis_client.hset(keys.read_cursors("ann"), "17", 50)  # read further on another device
-    await log.append(message("17", "ann"), TTL)
+    await log.append(message("17", "ann"), TTL, PLENTY)
     assert await log.read_cursors("ann", ["17"]) == {"17": 50}
 
 
@@ -108,7 +109,7 @@ async def test_every_message_is_published_to_its_room_with_its_record(log, keys,
     await log.seed("20", 0)
     subscriber = await subscribe(keys.channel(events.room_topic("20")))
     m = message("20", "ann", "published", client_ref="p-1")
-    await log.append(m, TTL)
+    await log.append(m, TTL, PLENTY)
     assert await subscriber.next() == {"event": events.MESSAGE_NEW, "data": {**m.record(), "seq": 1}}
 
 
@@ -118,7 +119,7 @@ async def test_concurrent_appends_from_many_connections_are_published_in_seq_ord
     await logs[0].seed(room, 0)
     subscriber = await subscribe(keys.channel(events.room_topic(room)))
     total = 200
-    appends = [logs[i % len(logs)].append(message(room, f"u{i % 7}", f"m{i}"), TTL) for i in range(total)]
+    appends = [logs[i % len(logs)].append(message(room, f"u{i % 7}", f"m{i}"), TTL, PLENTY) for i in range(total)]
     results = await asyncio.wait_for(asyncio.gather(*appends), 30)
     assert sorted(r.receipt.seq for r in results) == list(range(1, total + 1))
     received = []
@@ -138,7 +139,7 @@ async def test_pending_returns_the_outbox_messages_asked_for(log, keys, redis_cl
     for room in ("22", "23"):
         for i in range(3):
             m = message(room, "ann", f"{room}-{i}")
-            sent[(room, (await log.append(m, TTL)).receipt.seq)] = m
+            sent[(room, (await log.append(m, TTL, PLENTY)).receipt.seq)] = m
     found = await log.pending([("22", 1), ("23", 3), ("22", 9), ("24", 1)])
     assert sorted((m.room_id, m.seq) for m in found) == [("22", 1), ("23", 3)]
     for m in found:
@@ -159,6 +160,28 @@ async def test_seed_never_lowers_a_counter(log, message):
     await log.seed("27", 10)
     await log.seed("27", 3)
     assert await log.last_seqs(["27"]) == {"27": 10}
-    assert (await log.append(message("27", "ann"), TTL)).receipt.seq == 11
+    assert (await log.append(message("27", "ann"), TTL, PLENTY)).receipt.seq == 11
     await log.seed("27", 0)
-    assert (await log.append(message("27", "ann"), TTL)).receipt.seq == 12
+    assert (await log.append(message("27", "ann"), TTL, PLENTY)).receipt.seq == 12
+
+
+async def test_a_spent_quota_refuses_the_append_and_stores_nothing(log, keys, redis_client, message):
+    await log.seed("40", 0)
+    quota = Quota("message", "ann-40", rate=0.5, burst=2)
+    for _ in range(2):
+        await log.append(message("40", "ann"), TTL, quota)
+    with pytest.raises(RateLimited) as refused:
+        await log.append(message("40", "ann", "third"), TTL, quota)
+    assert 0 < refused.value.retry_after <= 2.0
+    assert int(await redis_client.get(keys.seq("40"))) == 2
+    assert await redis_client.hexists(keys.outbox, outbox_field("40", 3)) == 0
+
+
+async def test_a_resend_returns_its_receipt_without_spending_quota(log, message):
+    await log.seed("41", 0)
+    quota = Quota("message", "ann-41", rate=0.5, burst=1)
+    first = await log.append(message("41", "ann", client_ref="r"), TTL, quota)
+    again = await log.append(message("41", "ann", client_ref="r"), TTL, quota)
+    assert again.duplicate and again.receipt == first.receipt
+    with pytest.raises(RateLimited):
+        await log.append(message("41", "ann", client_ref="new"), TTL, quota)

@@ -1,9 +1,12 @@
 """Local delivery: from a topic's event to the connections of this node that follow the topic.
 
-`LocalDelivery` is the one seam between fan-out and Socket.IO: the first
-implementation uses python-socketio's rooms; a faster one (frame encoded
-once, written straight to each WebSocket, no task per recipient) can
-replace it without touching anything else.
+`LocalDelivery` is the one seam between fan-out and Socket.IO.
+`DirectDelivery` keeps python-socketio's rooms as the index of who follows
+what, but sends by itself: the frame is encoded once per event and put on
+each recipient's Engine.IO queue, with no task per recipient (python-socketio's
+`emit` creates one each). A recipient that has fallen more than
+MAX_PENDING_FRAMES behind is disconnected rather than buffered for without
+bound; it reconnects and catches up by seq.
 
 `Fences` make a join's catch-up and the live stream meet without a gap
 or a duplicate. While a connection joins a room, live messages to it are
@@ -17,9 +20,16 @@ message past it.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from typing import Protocol
 
 import socketio
+from engineio import packet as eio_packet
+from socketio import packet as sio_packet
+
+log = logging.getLogger(__name__)
+NAMESPACE = "/"
 
 
 class LocalDelivery(Protocol):
@@ -30,11 +40,14 @@ class LocalDelivery(Protocol):
     async def deliver(self, topic: str, name: str, data: dict, skip: list[str]) -> None: ...
 
 
-class SocketIORooms:
-    """LocalDelivery on python-socketio's rooms (one Socket.IO room per topic)."""
+class DirectDelivery:
+    """LocalDelivery on python-socketio's rooms (one room per topic), sending each frame itself."""
 
-    def __init__(self, sio: socketio.AsyncServer) -> None:
+    def __init__(self, sio: socketio.AsyncServer, max_pending_frames: int) -> None:
         self._sio = sio
+        self._max_pending = max_pending_frames
+        self._closing: set[str] = set()
+        self.dropped_slow = 0
 
     async def follow(self, sid: str, topic: str) -> None:
         await self._sio.enter_room(sid, topic)
@@ -43,7 +56,44 @@ class SocketIORooms:
         await self._sio.leave_room(sid, topic)
 
     async def deliver(self, topic: str, name: str, data: dict, skip: list[str]) -> None:
-        await self._sio.emit(name, data, room=topic, skip_sid=skip or None)
+        followers = self._sio.manager.rooms.get(NAMESPACE, {}).get(topic)
+        if not followers:
+            return
+        event = self._sio.packet_class(sio_packet.EVENT, namespace=NAMESPACE, data=[name, data]).encode()
+        frame = eio_packet.Packet(eio_packet.MESSAGE, data=event)
+        sockets = self._sio.eio.sockets
+        skipped = set(skip)
+        for sid, eio_sid in list(followers.items()):
+            if sid in skipped:
+                continue
+            socket = sockets.get(eio_sid)
+            if socket is None or socket.closed:
+                continue
+            if socket.queue.qsize() >= self._max_pending:
+                self._drop_slow(eio_sid, socket)
+                continue
+            socket.queue.put_nowait(frame)
+
+    def _drop_slow(self, eio_sid: str, socket) -> None:
+        if eio_sid in self._closing:
+            return
+        self._closing.add(eio_sid)
+        self.dropped_slow += 1
+        log.warning("disconnecting a connection more than %d frames behind", self._max_pending)
+        # What it has not read is dropped: after reconnecting it catches up by seq.
+        while True:
+            try:
+                socket.queue.get_nowait()
+            except asyncio.QueueEmpty:
+                break
+            socket.queue.task_done()
+        # A peer that stopped reading keeps a WebSocket send blocked for ever: cut the connection.
+        request = self._sio.environ.get(eio_sid, {}).get("aiohttp.request")
+        transport = request.transport if request is not None else None
+        if transport is not None:
+            transport.abort()
+        task = asyncio.get_running_loop().create_task(socket.close(wait=False, abort=True))
+        task.add_done_callback(lambda _task: self._closing.discard(eio_sid))
 
 
 HELD = -1

@@ -29,7 +29,8 @@ from app.chat.errors import ChatError, Code
 from app.chat.model import User
 from app.chat.service import Chat
 from app.gateways.socketio.contract import CLIENT_EVENTS
-from app.gateways.socketio.delivery import Fences, SocketIORooms
+from app.gateways.socketio.delivery import DirectDelivery, Fences
+from app.gateways.socketio.manager import IndexedManager
 from app.schemas.fields import load
 
 log = logging.getLogger(__name__)
@@ -95,6 +96,7 @@ class GatewayOptions:
     ping_timeout: int = 20
     event_rate: float = 50.0
     event_burst: int = 100
+    max_pending_frames: int = 1000
 
 
 class TokenBucket:
@@ -133,6 +135,7 @@ class SocketGateway:
         self._subscriptions = subscriptions
         self._options = options
         self.sio = ChatSocketServer(
+            client_manager=IndexedManager(),
             async_mode="aiohttp",
             async_handlers=False,
             json=OrjsonJSON,
@@ -144,7 +147,7 @@ class SocketGateway:
             logger=False,
             engineio_logger=False,
         )
-        self._delivery = SocketIORooms(self.sio)
+        self._delivery = DirectDelivery(self.sio, options.max_pending_frames)
         self._fences = Fences()
         # Per-connection state lives here, keyed by sid, rather than in the Socket.IO
         # session: it is read on every event and delivery, and needs no copying.
