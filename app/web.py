@@ -45,6 +45,7 @@ from config import Settings
 log = logging.getLogger(__name__)
 
 VERSION = "0.1.0"
+REDIS_WAIT = 5.0  # seconds a command may wait for a free Redis connection
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -82,7 +83,13 @@ def limits(settings: Settings) -> Limits:
 
 def build_services(settings: Settings) -> Services:
     keys = Keys(settings.redis.redis_prefix)
-    async_redis = aioredis.Redis.from_url(settings.redis.redis_url)
+    # A blocking pool: under a burst, commands wait for a connection instead of failing
+    # (redis-py's default pool raises "Too many connections" past 100).
+    async_redis = aioredis.Redis(
+        connection_pool=aioredis.BlockingConnectionPool.from_url(
+            settings.redis.redis_url, max_connections=settings.redis.redis_pool_size, timeout=REDIS_WAIT
+        )
+    )
     rq_redis = redis.Redis.from_url(settings.redis.redis_url)
     db = AsyncDatabase(
         open_database(settings.database.database_url, application_name="chat-web"), settings.database.db_pool_size

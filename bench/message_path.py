@@ -30,24 +30,27 @@ from bench.sioclient import LeanClient
 from config import load
 
 
-async def _clients(
-    url: str, tokens: list[str], room_ids: list[str], seconds: float, start_at: float, room_size: int
-) -> dict:
+async def _clients(url: str, tokens: list[str], room_ids: list[str], seconds: float, ready) -> dict:
+    """Connect and join, wait at `ready` (a barrier with every client process), then send for `seconds`."""
     latencies: list[float] = []
     acked = [0]
     failed = [0]
-    async with aiohttp.ClientSession() as session:
+    # No connection limit: aiohttp's default of 100 per session would hold the 101st WebSocket back.
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
         clients = [LeanClient(session, url) for _ in tokens]
         for client, token in zip(clients, tokens, strict=True):
             await client.connect(token)
         for client, room_id in zip(clients, room_ids, strict=True):
             ack = await client.call("room:join", {"room_id": room_id})
             assert ack["ok"], ack
+        # The window opens when every process has connected and joined, however long that took.
+        await asyncio.get_running_loop().run_in_executor(None, ready.wait, 900)
+        start = time.time()
+        end = start + seconds
+        for client in clients:
+            client.counting = True
 
         async def send_loop(client: LeanClient, room_id: str, index: int) -> None:
-            await asyncio.sleep(max(0.0, start_at - time.time()))
-            client.counting = True
-            end = start_at + seconds
             n = 0
             while time.time() < end:
                 n += 1
@@ -74,6 +77,7 @@ async def _clients(
         for client in clients:
             await client.close()
     return {
+        "start": start,
         "acked": acked[0],
         "failed": failed[0],
         "delivered": delivered,
@@ -82,14 +86,18 @@ async def _clients(
     }
 
 
-def _client_process(url, tokens, room_ids, seconds, start_at, room_size, results) -> None:
+def _client_process(url, tokens, room_ids, seconds, ready, results) -> None:
     try:
         import uvloop
 
         uvloop.install()
     except ImportError:
         pass
-    results.put(asyncio.run(_clients(url, tokens, room_ids, seconds, start_at, room_size)))
+    try:
+        results.put(asyncio.run(_clients(url, tokens, room_ids, seconds, ready)))
+    except BaseException as exc:  # the parent must hear why, not wait for a result that never comes
+        results.put({"error": f"{type(exc).__name__}: {exc}"})
+        raise
 
 
 async def _create_rooms(url: str, owners: list[tuple[str, list[str]]], secret_settings) -> list[str]:
@@ -119,26 +127,29 @@ def run(clients: int, room_size: int, seconds: float, client_procs: int) -> dict
 
         context = multiprocessing.get_context("spawn")
         results = context.Queue()
-        start_at = time.time() + 5 + clients / 100  # time to connect and join
+        ready = context.Barrier(client_procs)
         procs = []
         for p in range(client_procs):
             part = slice(p, None, client_procs)
             procs.append(
                 context.Process(
                     target=_client_process,
-                    args=(url, tokens[part], room_of[part], seconds, start_at, room_size, results),
+                    args=(url, tokens[part], room_of[part], seconds, ready, results),
                 )
             )
         for proc in procs:
             proc.start()
         parts = [results.get(timeout=seconds + 120) for _ in procs]
+        errors = [part["error"] for part in parts if "error" in part]
+        if errors:
+            raise RuntimeError("a client process failed: " + "; ".join(errors))
         for proc in procs:
             proc.join(30)
 
         acked = sum(p["acked"] for p in parts)
         latencies = [latency for p in parts for latency in p["latencies"]]
         delivered = sum(p["delivered"] for p in parts)
-        delivery_seconds = max(p["last_delivery"] for p in parts) - start_at
+        delivery_seconds = max(p["last_delivery"] for p in parts) - min(p["start"] for p in parts)
 
         # Persistence: every acknowledged message reaches Postgres once.
         keys = Keys(stage.prefix)
@@ -176,7 +187,8 @@ def run(clients: int, room_size: int, seconds: float, client_procs: int) -> dict
 def describe(r: dict) -> str:
     return (
         f"{r['clients']} clients in rooms of {r['room_size']}, {r['seconds']:.0f} s: "
-        f"{r['ack_rate']:,.0f} acknowledged sends/s, ack latency p50 {r['p50_ms']:.1f} ms p99 {r['p99_ms']:.1f} ms, "
+        f"{r['ack_rate']:,.0f} acknowledged sends/s ({r['failed']:,} refused), "
+        f"ack latency p50 {r['p50_ms']:.1f} ms p99 {r['p99_ms']:.1f} ms, "
         f"{r['delivery_rate']:,.0f} deliveries/s ({r['delivered']:,} of {r['expected_deliveries']:,} expected, "
         f"the last {r['delivery_seconds']:.1f} s after the start); "
         f"{r['stored']:,} of {r['acked']:,} acknowledged messages in Postgres ({r['distinct']:,} distinct), "

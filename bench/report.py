@@ -55,9 +55,9 @@ def _path_section() -> list[str]:
     lines = [
         "### The message path (one web node, one worker)",
         "",
-        "| Command | Clients | Room size | Acknowledged sends/s | Ack p50 ms | Ack p99 ms | Deliveries/s "
+        "| Command | Clients | Room size | Acknowledged sends/s | Refused | Ack p50 ms | Ack p99 ms | Deliveries/s "
         "| Acknowledged = persisted once |",
-        "|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for run in PATH_RUNS:
         r = message_path.run(**run)
@@ -67,8 +67,8 @@ def _path_section() -> list[str]:
         )
         exact = "yes" if r["stored"] == r["acked"] == r["distinct"] else f"NO ({r['stored']} of {r['acked']})"
         lines.append(
-            f"| {command} | {r['clients']} | {r['room_size']} | {r['ack_rate']:,.0f} | {r['p50_ms']:.1f} "
-            f"| {r['p99_ms']:.1f} | {r['delivery_rate']:,.0f} | {exact} |"
+            f"| {command} | {r['clients']} | {r['room_size']} | {r['ack_rate']:,.0f} | {r['failed']:,} "
+            f"| {r['p50_ms']:.1f} | {r['p99_ms']:.1f} | {r['delivery_rate']:,.0f} | {exact} |"
         )
         print(lines[-1], flush=True)
     return lines

@@ -151,6 +151,11 @@ class RedisConfig:
     redis_prefix: str = field(
         metadata=doc("Prefix of every key, channel and queue name, so deployments can share one Redis.")
     )
+    redis_pool_size: int = field(
+        metadata=doc(
+            "Redis connections a web node opens at most; commands beyond wait for a free one (up to 5 s) rather than fail."
+        )
+    )
 
     def check(self) -> None:
         _require(bool(self.redis_url), "REDIS_URL", "is required")
@@ -160,6 +165,7 @@ class RedisConfig:
             "must be a redis://, rediss:// or unix:// URL",
         )
         _require(bool(self.redis_prefix), "REDIS_PREFIX", "must not be empty")
+        _require(self.redis_pool_size >= 2, "REDIS_POOL_SIZE", "must be at least 2 (the bus keeps one)")
 
 
 @dataclass(frozen=True)

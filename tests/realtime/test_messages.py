@@ -272,3 +272,17 @@ async def test_direct_start_with_an_invalid_user_id_is_refused(node, user_id):
     for bad in (" padded ", "tab\there"):
         answer = await a.ack("direct:start", {"user_id": bad})
         assert answer["ok"] is False and answer["error"]["code"] == "invalid_payload"
+
+
+async def test_more_concurrent_sends_than_redis_connections_all_succeed(spawn, user_id):
+    # A small pool makes the burst exceed it: sends must wait for a connection, not fail.
+    node = await spawn(REDIS_POOL_SIZE=4)
+    owner = user_id("owner")
+    senders = [user_id("sender") for _ in range(12)]
+    room_id = await node.rest.create_room(owner, *senders)
+    clients = [await node.connect(sender) for sender in senders]
+    acks = await asyncio.gather(
+        *(client.send(room_id, f"burst {n}-{k}") for n, client in enumerate(clients) for k in range(5))
+    )
+    assert all(ack["ok"] for ack in acks), [ack for ack in acks if not ack["ok"]][:3]
+    assert sorted(ack["data"]["seq"] for ack in acks) == list(range(1, 61))
