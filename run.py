@@ -89,6 +89,9 @@ def main(argv: list[str] | None = None) -> int:
             print("applied: " + ", ".join(applied) if applied else "the schema is up to date")
             return 0
         if args.command == "token":
+            # Minting tokens is for development: with no secret or key configured it signs with the
+            # development secret in DATA_DIR, the one `python run.py` uses. A configured one wins.
+            env.setdefault("DEV_MODE", "1")
             settings = config.load(env, require=("auth",))
             from app.cli.commands import make_token
 

@@ -21,6 +21,7 @@ from pathlib import Path
 import redis
 
 log = logging.getLogger(__name__)
+logging.getLogger("pgserver").setLevel(logging.WARNING)  # it logs every command it runs at INFO
 
 DATABASE = "chat"
 

@@ -11,6 +11,7 @@ import re
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import time
 import urllib.error
@@ -23,9 +24,10 @@ import pytest
 import redis
 
 import config
-from app.auth.tokens import mint
 from app.state.keys import Keys
 from tests.system.conftest import free_port, wait_healthy
+
+ROOT = Path(__file__).resolve().parents[2]
 
 pytestmark = pytest.mark.system
 
@@ -119,9 +121,17 @@ def test_the_all_in_one_serves_persists_and_stops_everything_on_ctrl_c(procs, da
     tree = [supervisor, *children, *postgres, *[c for p in postgres for c in p.children(recursive=True)]]
     socket_path = redis_socket(redis_server)
 
-    # A message over REST, with a token signed by the development secret the all-in-one made.
-    settings = config.load({"DATA_DIR": str(data_dir), "DEV_MODE": "1"}, require=("auth",))
-    token = mint(settings.auth, "alice", "Alice", 600)
+    # A message over REST, with a token minted as the README says: `run.py token` in another
+    # terminal, with no settings but the same DATA_DIR (the all-in-one made the development secret).
+    minted = subprocess.run(
+        [sys.executable, str(ROOT / "run.py"), "token", "alice", "--name", "Alice"],
+        env={**env, "LOG_LEVEL": "WARNING"},
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert minted.returncode == 0, minted.stderr
+    token = minted.stdout.strip()
     status, room = call("POST", f"{proc.url}/api/rooms", token, {"name": "All in one", "participants": ["bob"]})
     assert status == 201, room
     for i in range(3):
@@ -132,7 +142,7 @@ def test_the_all_in_one_serves_persists_and_stops_everything_on_ctrl_c(procs, da
 
     # Persisted by the worker: the rows are in the embedded Postgres and the outbox is empty.
     embedded_redis = redis.Redis(unix_socket_path=socket_path)
-    outbox = Keys(settings.redis.redis_prefix).outbox
+    outbox = Keys(config.load(env).redis.redis_prefix).outbox
     pg = psycopg2.connect(host=str(data_dir / "postgres"), dbname="chat", user="postgres")
     pg.autocommit = True
     try:

@@ -13,6 +13,7 @@ import urllib.request
 import uuid
 from urllib.parse import urlsplit, urlunsplit
 
+import jwt
 import psycopg2
 import pytest
 
@@ -98,10 +99,15 @@ def test_a_printed_token_is_accepted_by_a_web_node(nodes, system_env):
     assert status == 401 and error["code"] == "invalid_token", error
 
 
-def test_token_without_a_secret_is_a_configuration_error(system_env):
-    env = system_env()
+def test_token_without_a_secret_signs_with_the_development_secret_unless_dev_mode_is_off(system_env, tmp_path):
+    env = system_env(DATA_DIR=str(tmp_path))
     del env["JWT_SECRET"]
     done = run_py("token", "alice", env=env)
+    assert done.returncode == 0, done.stderr
+    secret = (tmp_path / "dev-jwt-secret").read_text().strip()
+    assert jwt.decode(done.stdout.strip(), secret, algorithms=["HS256"])["sub"] == "alice"
+
+    done = run_py("token", "alice", env={**env, "DEV_MODE": "0"})
     assert done.returncode == 2
     assert done.stderr.startswith("configuration error: JWT_"), done.stderr  # no secret, no key: refused
 
