@@ -13,15 +13,12 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Protocol
 from urllib.parse import parse_qs
 
-import orjson
 import socketio
 from marshmallow import Schema
-from socketio import packet
 
 from app.auth.tokens import TokenVerifier
 from app.chat import events, payloads
@@ -30,55 +27,11 @@ from app.chat.model import User
 from app.chat.service import Chat
 from app.gateways.socketio.contract import CLIENT_EVENTS
 from app.gateways.socketio.delivery import DirectDelivery, Fences
+from app.gateways.socketio.engine import ACK_WANTED, ChatSocketServer, OrjsonJSON
 from app.gateways.socketio.manager import IndexedManager
 from app.schemas.fields import load
 
 log = logging.getLogger(__name__)
-
-ACK_WANTED: ContextVar[bool] = ContextVar("ack_wanted", default=False)
-
-
-class OrjsonJSON:
-    """The json module interface python-socketio expects, on orjson (which returns bytes)."""
-
-    @staticmethod
-    def dumps(obj, **_kwargs) -> str:
-        # Validation details of list items are keyed by index (ints): write them as JSON keys.
-        return orjson.dumps(obj, option=orjson.OPT_NON_STR_KEYS).decode()
-
-    @staticmethod
-    def loads(text, **_kwargs):
-        return orjson.loads(text)
-
-
-class ChatSocketServer(socketio.AsyncServer):
-    """python-socketio's server, plus two things it does not expose: whether the client
-    asked for an acknowledgement, and an `error` event for a malformed packet."""
-
-    async def _handle_event(self, eio_sid, namespace, id, data):
-        # An event is `[name, ...args]` with a string name; python-socketio indexes it unchecked.
-        if not isinstance(data, list) or not data or not isinstance(data[0], str):
-            raise ValueError("an event packet must hold an array starting with the event name")
-        await super()._handle_event(eio_sid, namespace, id, data)
-
-    async def _handle_event_internal(self, server, sid, eio_sid, data, namespace, id):
-        ACK_WANTED.set(id is not None)
-        if data[0] in self.reserved_events:
-            # `connect` and `disconnect` name the server's own handlers: from a client they are unknown events.
-            answer = await self.handlers[namespace or "/"]["*"](data[0], sid, *data[1:])
-            if id is not None:
-                await self._send_packet(
-                    eio_sid, self.packet_class(packet.ACK, namespace=namespace, id=id, data=[answer])
-                )
-            return
-        await super()._handle_event_internal(server, sid, eio_sid, data, namespace, id)
-
-    async def _handle_eio_message(self, eio_sid, data):
-        try:
-            await super()._handle_eio_message(eio_sid, data)
-        except ValueError:
-            error = {"code": Code.INVALID_PAYLOAD.value, "message": "malformed Socket.IO packet", "event": None}
-            await self._send_packet(eio_sid, self.packet_class(packet.EVENT, namespace="/", data=["error", error]))
 
 
 class Subscriptions(Protocol):
