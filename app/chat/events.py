@@ -37,10 +37,6 @@ def user_topic(user_id: str) -> str:
     return f"user:{user_id}"
 
 
-def topic_room_id(topic: str) -> str | None:
-    return topic.removeprefix("room:") if topic.startswith("room:") else None
-
-
 def topic_user_id(topic: str) -> str | None:
     return topic.removeprefix("user:") if topic.startswith("user:") else None
 

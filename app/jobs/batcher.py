@@ -30,7 +30,6 @@ class PersistBatcher:
         self._full = asyncio.Event()
         self._flusher: asyncio.Task | None = None
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="enqueue")
-        self.enqueued_jobs = 0
 
     def submit(self, room_id: str, seq: int) -> None:
         self._pending.append(outbox_field(room_id, seq))
@@ -58,7 +57,6 @@ class PersistBatcher:
         loop = asyncio.get_running_loop()
         try:
             await loop.run_in_executor(self._executor, self._enqueue, batch)
-            self.enqueued_jobs += 1
         except Exception:
             log.exception("could not enqueue %d messages; the outbox redrive will", len(batch))
 

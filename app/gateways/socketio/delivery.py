@@ -47,7 +47,6 @@ class DirectDelivery:
         self._sio = sio
         self._max_pending = max_pending_frames
         self._closing: set[str] = set()
-        self.dropped_slow = 0
 
     async def follow(self, sid: str, topic: str) -> None:
         await self._sio.enter_room(sid, topic)
@@ -78,7 +77,6 @@ class DirectDelivery:
         if eio_sid in self._closing:
             return
         self._closing.add(eio_sid)
-        self.dropped_slow += 1
         log.warning("disconnecting a connection more than %d frames behind", self._max_pending)
         # What it has not read is dropped: after reconnecting it catches up by seq.
         while True:
