@@ -95,7 +95,8 @@ class TestServices:
     def close(self) -> None:
         connection = redis.Redis.from_url(self.redis_url)
         keys = [key for key in connection.scan_iter(match=self.prefix + "*", count=1000)]
-        keys += [key for key in connection.scan_iter(match=f"rq:*{self.prefix}*", count=1000)]
+        rq_keys = [key for key in connection.scan_iter(match=f"rq:*{self.prefix}*", count=1000)]
+        keys += rq_keys + [f"rq:{kind}:{job}" for job in _job_ids(connection, rq_keys) for kind in ("job", "results")]
         for start in range(0, len(keys), 1000):
             connection.delete(*keys[start : start + 1000])
         with contextlib.closing(psycopg2.connect(self.admin_url)) as conn:
@@ -104,6 +105,21 @@ class TestServices:
         if self._embedded is not None:
             self._embedded.stop()
             self._tmp.cleanup()
+
+
+def _job_ids(connection: redis.Redis, rq_keys: list[bytes]) -> set[str]:
+    """The ids of the jobs the run's queues and registries still name (their hashes carry no prefix)."""
+    ids: set[str] = set()
+    for key in rq_keys:
+        kind = connection.type(key)
+        if kind == b"list":
+            members = connection.lrange(key, 0, -1)
+        elif kind == b"zset":
+            members = connection.zrange(key, 0, -1)
+        else:
+            continue
+        ids.update(member.decode().split(":")[0] for member in members)  # registries add ":execution"
+    return ids
 
 
 def _with_database(url: str, database: str) -> str:
