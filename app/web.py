@@ -60,6 +60,7 @@ class Services:
     batcher: PersistBatcher
     ids: Snowflake
     chat: Chat
+    verifier: TokenVerifier
     gateway: SocketGateway
 
 
@@ -119,9 +120,10 @@ def build_services(settings: Settings) -> Services:
         limits=limits(settings),
     )
     server = settings.server
+    verifier = TokenVerifier(settings.auth)
     gateway = SocketGateway(
         chat,
-        TokenVerifier(settings.auth),
+        verifier,
         bus,
         GatewayOptions(
             cors_origins=server.cors_list,
@@ -134,7 +136,7 @@ def build_services(settings: Settings) -> Services:
             max_pending_frames=server.max_pending_frames,
         ),
     )
-    return Services(settings, keys, async_redis, rq_redis, db, bus, batcher, ids, chat, gateway)
+    return Services(settings, keys, async_redis, rq_redis, db, bus, batcher, ids, chat, verifier, gateway)
 
 
 def create_app(settings: Settings) -> web.Application:
@@ -144,7 +146,7 @@ def create_app(settings: Settings) -> web.Application:
     services.gateway.attach(app)
     context = RestContext(
         services.chat,
-        TokenVerifier(settings.auth),
+        services.verifier,
         RedisRateLimiter(services.redis, services.keys),
         settings.limits.api_rate,
         settings.limits.api_burst,

@@ -12,96 +12,25 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import re
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from datetime import datetime
 
 import aiohttp
-import jsonschema
 import pytest
 import socketio
-from referencing import Registry, Resource
-from referencing.jsonschema import DRAFT202012
 
 from app.cli.commands import set_user_active
 from app.gateways.socketio.asyncapi import build_asyncapi
 from app.web import SERVICES, VERSION, create_app
 from tests.conftest import RecordingClient
+from tests.realtime.contract import Contract, contract_violations
+from tests.realtime.raw import RawSocket
+from tests.realtime.timing import QUIET, WAIT
 
-WAIT = 5.0  # the bound of every wait in this tier, in seconds
-QUIET = 0.3  # how long "nothing more arrives" is watched, when no later event can prove it
-
-# -- the contract -------------------------------------------------------------------------------------------
-
-DOCUMENT_URI = "urn:chat:asyncapi"
-_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
+__all__ = ["QUIET", "WAIT", "Client", "contract_violations", "disable_user", "eventually"]
 
 
-def _date_time(value: object) -> bool:
-    """The one time format on the wire: ISO 8601 in UTC with milliseconds and a `Z`."""
-    if not isinstance(value, str):
-        return True
-    if not _TIME.match(value):
-        return False
-    datetime.fromisoformat(value.replace("Z", "+00:00"))
-    return True
-
-
-class Contract:
-    """The AsyncAPI document as validators: client events (payload + acknowledgement) and server events."""
-
-    def __init__(self, document: dict) -> None:
-        self.document = document
-        resource = Resource.from_contents(document, default_specification=DRAFT202012)
-        self._registry = Registry().with_resource(DOCUMENT_URI, resource)
-        self._formats = jsonschema.FormatChecker()
-        self._formats.checks("date-time", raises=ValueError)(_date_time)
-        self.client_events: dict[str, tuple[str, str]] = {}  # name -> (payload pointer, ack pointer)
-        self.server_events: dict[str, str] = {}  # name -> payload pointer
-        for operation in document["operations"].values():
-            [message_ref] = operation["messages"]
-            pointer = message_ref["$ref"].removeprefix("#")
-            name = self._at(pointer)["name"]
-            if operation["action"] == "receive":
-                [reply_ref] = operation["reply"]["messages"]
-                self.client_events[name] = (pointer + "/payload", reply_ref["$ref"].removeprefix("#") + "/payload")
-            else:
-                assert operation["action"] == "send", operation
-                self.server_events[name] = pointer + "/payload"
-        # The failure branch is the same in every acknowledgement: it also describes unknown events' answers.
-        any_ack = next(iter(self.client_events.values()))[1]
-        self.ack_failure = any_ack + "/oneOf/1"
-
-    def _at(self, pointer: str) -> dict:
-        node = self.document
-        for part in pointer.strip("/").split("/"):
-            node = node[part.replace("~1", "/").replace("~0", "~")]
-        return node
-
-    def errors(self, pointer: str, payload: object) -> list[str]:
-        validator = jsonschema.Draft202012Validator(
-            {"$ref": f"{DOCUMENT_URI}#{pointer}"}, registry=self._registry, format_checker=self._formats
-        )
-        return [
-            f"{'/'.join(map(str, e.absolute_path)) or '<root>'}: {e.message}" for e in validator.iter_errors(payload)
-        ]
-
-    def ack_errors(self, event: str, ack: object) -> list[str]:
-        if event in self.client_events:
-            return self.errors(self.client_events[event][1], ack)
-        return self.errors(self.ack_failure, ack)
-
-    def payload_errors(self, event: str, payload: object) -> list[str]:
-        return self.errors(self.client_events[event][0], payload)
-
-    def server_event_errors(self, event: str, payload: object) -> list[str]:
-        if event not in self.server_events:
-            return [f"the server sent {event!r}, which the document does not describe"]
-        return self.errors(self.server_events[event], payload)
-
-    def error_object_errors(self, payload: object) -> list[str]:
-        return self.errors("/components/schemas/Error", payload)
+# -- the contract (see tests/realtime/contract.py) ---------------------------------------------------------
 
 
 @pytest.fixture(scope="session")
@@ -179,26 +108,6 @@ class Client(RecordingClient):
 
     async def wait_gone(self, timeout: float = WAIT) -> None:
         await asyncio.wait_for(self.gone.wait(), timeout)
-
-
-def contract_violations(contract: Contract, client: Client) -> list[str]:
-    problems = []
-    for name, data in client.received:
-        problems += [
-            f"{client.label} received {name}: {e} in {data!r}" for e in contract.server_event_errors(name, data)
-        ]
-    for event, sent, answer in client.acks:
-        problems += [f"{client.label} ack of {event}: {e} in {answer!r}" for e in contract.ack_errors(event, answer)]
-        accepted = isinstance(answer, dict) and answer.get("ok") is True
-        if accepted and event in contract.client_events:
-            problems += [
-                f"{client.label} sent {event} that the server accepted, but the document refuses it: {e} in {sent!r}"
-                for e in contract.payload_errors(event, sent)
-            ]
-    for data in client.connect_errors:
-        inner = data.get("data") if isinstance(data, dict) else None
-        problems += [f"{client.label} connect_error: {e} in {data!r}" for e in contract.error_object_errors(inner)]
-    return problems
 
 
 # -- nodes: the real application on a real port --------------------------------------------------------------
@@ -362,72 +271,7 @@ async def eventually(predicate: Callable[[], bool], timeout: float = WAIT, what:
         await asyncio.sleep(0.02)
 
 
-# -- raw Engine.IO over a WebSocket ---------------------------------------------------------------------------
-
-
-class RawSocket:
-    """Socket.IO spoken by hand over an aiohttp WebSocket, for frames a well-behaved client never sends."""
-
-    def __init__(self, session: aiohttp.ClientSession, ws: aiohttp.ClientWebSocketResponse) -> None:
-        self._session = session
-        self.ws = ws
-        self.events: list[tuple[str, object]] = []
-
-    @classmethod
-    async def open(cls, node: Node, user: str) -> RawSocket:
-        session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=WAIT))
-        ws = await session.ws_connect(node.url.rstrip("/") + "/socket.io/?EIO=4&transport=websocket")
-        raw = cls(session, ws)
-        opened = await raw.frame()
-        assert opened.startswith("0"), opened
-        await ws.send_str("40" + json.dumps({"token": node.token(user)}))
-        connected = await raw.frame()
-        assert connected.startswith("40"), connected
-        await raw.event("session:ready")
-        return raw
-
-    async def frame(self, timeout: float = WAIT) -> str:
-        """The next Engine.IO text frame (answering pings on the way)."""
-        while True:
-            message = await asyncio.wait_for(self.ws.receive(), timeout)
-            if message.type != aiohttp.WSMsgType.TEXT:
-                raise ConnectionError(f"the socket delivered {message.type.name} ({self.ws.close_code})")
-            if message.data == "2":
-                await self.ws.send_str("3")
-                continue
-            return message.data
-
-    async def event(self, name: str, timeout: float = WAIT) -> object:
-        """The next Socket.IO event `name` (earlier other events are kept in `events`)."""
-        while True:
-            frame = await self.frame(timeout)
-            if frame.startswith("42"):
-                event, *args = json.loads(frame[2:])
-                self.events.append((event, args[0] if args else None))
-                if event == name:
-                    return args[0] if args else None
-
-    async def ack(self, ack_id: int, timeout: float = WAIT) -> object:
-        """The acknowledgement `ack_id` (`43<id>[...]`)."""
-        prefix = f"43{ack_id}"
-        while True:
-            frame = await self.frame(timeout)
-            if frame.startswith(prefix) and frame[len(prefix) : len(prefix) + 1] == "[":
-                return json.loads(frame[len(prefix) :])[0]
-            if frame.startswith("42"):
-                event, *args = json.loads(frame[2:])
-                self.events.append((event, args[0] if args else None))
-
-    async def send(self, frame: str | bytes) -> None:
-        if isinstance(frame, bytes):
-            await self.ws.send_bytes(frame)
-        else:
-            await self.ws.send_str(frame)
-
-    async def close(self) -> None:
-        with contextlib.suppress(Exception):
-            await self.ws.close()
-        await self._session.close()
+# -- raw Engine.IO over a WebSocket (see tests/realtime/raw.py) -----------------------------------------------
 
 
 @pytest.fixture
