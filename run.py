@@ -67,14 +67,27 @@ def main(argv: list[str] | None = None) -> int:
 
             return run_all(env)
         if args.command == "web":
-            settings = config.load(env, require=("server", "auth", "database", "redis", "limits", "queue", "logging"))
+            settings = config.load(
+                env,
+                require=(
+                    "server",
+                    "auth",
+                    "database",
+                    "redis",
+                    "limits",
+                    "queue",
+                    "presence",
+                    "notifications",
+                    "logging",
+                ),
+            )
             configure_logging(settings.logging.log_level)
             from app.cli.commands import serve_web
 
             serve_web(settings)
             return 0
         if args.command == "worker":
-            settings = config.load(env, require=("database", "redis", "queue", "worker", "logging"))
+            settings = config.load(env, require=("database", "redis", "queue", "notifications", "worker", "logging"))
             configure_logging(settings.logging.log_level)
             from worker.main import run
 

@@ -7,6 +7,7 @@ cleanup context, which also closes them in reverse order on shutdown.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
 from dataclasses import dataclass
@@ -27,17 +28,20 @@ from app.chat.service import Chat, build_chat
 from app.gateways.socketio.asyncapi import build_asyncapi
 from app.gateways.socketio.server import GatewayOptions, SocketGateway
 from app.jobs.batcher import PersistBatcher
-from app.jobs.queues import enqueue_persist, open_queue
+from app.jobs.flush import FlushRequester
+from app.jobs.queues import enqueue_flush, enqueue_persist, open_queue
 from app.rest import routes
 from app.rest.api import RestContext
 from app.rest.errors import error_middleware
 from app.state.bus import RedisBus
-from app.state.keys import MESSAGES_QUEUE, Keys
+from app.state.keys import MESSAGES_QUEUE, PRESENCE_QUEUE, Keys
 from app.state.message_log import RedisMessageLog
+from app.state.presence import RedisPresence
 from app.state.rate_limit import RedisRateLimiter
 from app.storage import migrate
 from app.storage.database import AsyncDatabase, open_database
 from app.storage.messages import PgMessageStore
+from app.storage.notifications import PgNotificationStore
 from app.storage.rooms import PgRoomStore
 from app.storage.users import PgUserStore
 from config import Settings
@@ -58,6 +62,7 @@ class Services:
     db: AsyncDatabase
     bus: RedisBus
     batcher: PersistBatcher
+    flush: FlushRequester
     ids: Snowflake
     chat: Chat
     verifier: TokenVerifier
@@ -79,6 +84,9 @@ def limits(settings: Settings) -> Limits:
         idempotency_ttl=s.idempotency_ttl,
         membership_cache_ttl=s.membership_cache_ttl,
         user_cache_ttl=s.user_cache_ttl,
+        presence_ttl=settings.presence.presence_ttl,
+        typing_timeout=settings.presence.typing_timeout,
+        pending_notifications_max=settings.notifications.pending_notifications_max,
     )
 
 
@@ -106,6 +114,7 @@ def build_services(settings: Settings) -> Services:
         batch_max=queue_settings.persist_batch_max,
         linger_ms=queue_settings.persist_batch_linger_ms,
     )
+    flush = FlushRequester(functools.partial(enqueue_flush, open_queue(rq_redis, keys, PRESENCE_QUEUE)))
     bus = RedisBus(async_redis, keys)
     ids = Snowflake(node=0)  # the real node number is drawn at start-up
     chat = build_chat(
@@ -114,6 +123,9 @@ def build_services(settings: Settings) -> Services:
         message_store=PgMessageStore(db),
         log=RedisMessageLog(async_redis, keys, redrive_after_s=queue_settings.redrive_after),
         persist=batcher,
+        presence_state=RedisPresence(async_redis, keys, settings.presence.presence_ttl),
+        notification_store=PgNotificationStore(db),
+        flush=flush,
         bus=bus,
         ids=ids,
         clock=SystemClock(),
@@ -136,7 +148,7 @@ def build_services(settings: Settings) -> Services:
             max_pending_frames=server.max_pending_frames,
         ),
     )
-    return Services(settings, keys, async_redis, rq_redis, db, bus, batcher, ids, chat, verifier, gateway)
+    return Services(settings, keys, async_redis, rq_redis, db, bus, batcher, flush, ids, chat, verifier, gateway)
 
 
 def create_app(settings: Settings) -> web.Application:
@@ -169,13 +181,59 @@ async def _lifecycle(app: web.Application):
     await _check_schema(services.db)
     services.ids.assign(await services.redis.incr(services.keys.node_counter) % (MAX_NODE + 1))
     await services.bus.start(functools.partial(_route_event, services))
+    stop = asyncio.Event()
+    housekeeping = asyncio.create_task(_housekeeping(services, stop), name="presence-housekeeping")
     log.info("web node ready (node number %d)", services.ids.node)
     yield
+    # Stopped by an event, not by cancellation: redis-py can swallow a CancelledError mid-command.
+    stop.set()
+    await asyncio.wait_for(housekeeping, HOUSEKEEPING_STOP_TIMEOUT)
     await services.batcher.close()
+    await services.flush.close()
     await services.bus.stop()
     await services.redis.aclose()
     services.rq_redis.close()
     await asyncio.get_running_loop().run_in_executor(None, services.db.close)
+
+
+TYPING_CHECK_INTERVAL = 0.25
+HOUSEKEEPING_STOP_TIMEOUT = 10.0
+
+
+KEEP_ALIVE_CHUNK = 500
+
+
+async def _keep_alive(services: Services) -> None:
+    """Push this node's connections' presence forward, a chunk at a time. Each chunk keeps only the
+    connections still open just before it is sent: one closed meanwhile must not be brought back."""
+    conns = services.gateway.live_connections()
+    for start in range(0, len(conns), KEEP_ALIVE_CHUNK):
+        chunk = [conn for conn in conns[start : start + KEEP_ALIVE_CHUNK] if services.gateway.is_open(conn[1])]
+        await services.chat.presence.keep_alive(chunk)
+
+
+async def _housekeeping(services: Services, stop: asyncio.Event) -> None:
+    """Until `stop` is set: presence keep-alive of this node's connections (every third of
+    PRESENCE_TTL), the sweep of connections whose node died (every PRESENCE_SWEEP_INTERVAL), and
+    typing expiry."""
+    presence = services.settings.presence
+    loop = asyncio.get_running_loop()
+    next_keep_alive = next_sweep = loop.time()
+    while not stop.is_set():
+        now = loop.time()
+        try:
+            if now >= next_keep_alive:
+                next_keep_alive = now + presence.presence_ttl / 3
+                await _keep_alive(services)
+            if now >= next_sweep:
+                next_sweep = now + presence.presence_sweep_interval
+                await services.chat.presence.sweep()
+            await services.chat.typing.expire()
+        except Exception:
+            log.exception("presence housekeeping failed; trying again")
+        pause = min(TYPING_CHECK_INTERVAL, max(0.01, min(next_keep_alive, next_sweep) - loop.time()))
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), pause)
 
 
 async def _route_event(services: Services, topic: str, event: Event) -> None:

@@ -247,8 +247,80 @@ class QueueConfig:
 
 
 @dataclass(frozen=True)
+class PresenceConfig:
+    presence_ttl: int = field(
+        metadata=doc(
+            "Seconds a connection counts as alive without a sign of life from its node; a node that dies without "
+            "a goodbye has its users shown offline within PRESENCE_TTL + PRESENCE_SWEEP_INTERVAL."
+        )
+    )
+    presence_sweep_interval: float = field(
+        metadata=doc(
+            "Seconds between two scans (by every web node) for connections whose node stopped refreshing them."
+        )
+    )
+    typing_timeout: float = field(
+        metadata=doc("Seconds a typing state lasts unless refreshed; repeats within half of it are not re-broadcast.")
+    )
+
+    def check(self) -> None:
+        _require(self.presence_ttl >= 2, "PRESENCE_TTL", "must be at least 2")
+        _require(0 < self.presence_sweep_interval <= 60, "PRESENCE_SWEEP_INTERVAL", "must be between 0 and 60")
+        _require(0.5 <= self.typing_timeout <= 60, "TYPING_TIMEOUT", "must be between 0.5 and 60")
+
+
+@dataclass(frozen=True)
+class NotificationsConfig:
+    push_webhook_url: str = field(
+        metadata=doc("When set, notifications for offline users are also POSTed here (JSON, HMAC-signed).")
+    )
+    push_webhook_secret: str = field(
+        metadata=doc("HMAC-SHA256 key of the webhook's `X-Chat-Signature` header; required with PUSH_WEBHOOK_URL.")
+    )
+    webhook_retry_intervals: str = field(
+        metadata=doc(
+            "Comma-separated seconds between retries of a failed webhook delivery; their count is the retries."
+        )
+    )
+    webhook_timeout: float = field(metadata=doc("Seconds one webhook request may take."))
+    pending_notifications_max: int = field(
+        metadata=doc("Most pending notifications sent on connect (newest first; the rest over REST).")
+    )
+    notification_excerpt_length: int = field(metadata=doc("Characters of a message kept in its notification."))
+
+    def check(self) -> None:
+        if self.push_webhook_url:
+            _require(
+                self.push_webhook_url.startswith(("http://", "https://")),
+                "PUSH_WEBHOOK_URL",
+                "must be an http:// or https:// URL",
+            )
+            _require(
+                len(self.push_webhook_secret.encode()) >= 16,
+                "PUSH_WEBHOOK_SECRET",
+                "must be at least 16 bytes when PUSH_WEBHOOK_URL is set",
+            )
+        try:
+            intervals = self.retry_intervals
+        except ValueError:
+            intervals = [-1]
+        _require(
+            all(i >= 0 for i in intervals), "WEBHOOK_RETRY_INTERVALS", "must be comma-separated non-negative integers"
+        )
+        _require(self.webhook_timeout > 0, "WEBHOOK_TIMEOUT", "must be positive")
+        _require(self.pending_notifications_max >= 1, "PENDING_NOTIFICATIONS_MAX", "must be at least 1")
+        _require(self.notification_excerpt_length >= 10, "NOTIFICATION_EXCERPT_LENGTH", "must be at least 10")
+
+    @property
+    def retry_intervals(self) -> list[int]:
+        return [int(part) for part in _split(self.webhook_retry_intervals)]
+
+
+@dataclass(frozen=True)
 class WorkerConfig:
-    worker_queues: str = field(metadata=doc("Comma-separated queues a worker drains (`messages`)."))
+    worker_queues: str = field(
+        metadata=doc("Comma-separated queues a worker drains: `messages`, `presence`, `notifications`.")
+    )
     worker_processes: int = field(
         metadata=doc("Worker processes started by `run.py worker`; each runs jobs in-process, never forking per job.")
     )
@@ -290,6 +362,8 @@ class Settings:
     redis: RedisConfig
     limits: LimitsConfig
     queue: QueueConfig
+    presence: PresenceConfig
+    notifications: NotificationsConfig
     worker: WorkerConfig
     paths: PathsConfig
     logging: LoggingConfig
@@ -305,6 +379,8 @@ _SECTION_CLASSES = {
     "redis": RedisConfig,
     "limits": LimitsConfig,
     "queue": QueueConfig,
+    "presence": PresenceConfig,
+    "notifications": NotificationsConfig,
     "worker": WorkerConfig,
     "paths": PathsConfig,
     "logging": LoggingConfig,

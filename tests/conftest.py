@@ -34,7 +34,10 @@ def services() -> TestServices:
 
 @pytest.fixture(scope="session")
 def settings(services: TestServices) -> config.Settings:
-    return config.load(services.env(), require=("server", "auth", "database", "redis", "limits", "queue", "worker"))
+    return config.load(
+        services.env(),
+        require=("server", "auth", "database", "redis", "limits", "queue", "presence", "notifications", "worker"),
+    )
 
 
 @pytest.fixture(scope="session")
@@ -97,6 +100,11 @@ async def client(aiohttp_client, server):
     return await aiohttp_client(server)
 
 
+AWARENESS_EVENTS = frozenset(
+    {"presence:update", "typing:update", "receipt:read", "unread:update", "notification:new", "notification:pending"}
+)
+
+
 class RecordingClient(socketio.AsyncClient):
     """A real Socket.IO client that keeps every server event, in order, for assertions."""
 
@@ -110,6 +118,11 @@ class RecordingClient(socketio.AsyncClient):
         async with self._arrived:
             self.received.append((event, data))
             self._arrived.notify_all()
+
+    def names(self) -> list[str]:
+        """The names of the events received, leaving out presence, typing, receipts and notifications,
+        which arrive whenever people sharing a room connect, type or read."""
+        return [name for name, _ in self.received if name not in AWARENESS_EVENTS]
 
     def all(self, event: str) -> list:
         return [data for name, data in self.received if name == event]

@@ -87,6 +87,11 @@ class TestServices:
             "PERSIST_RETRY_INTERVALS": "0,0",
             "REDRIVE_AFTER": "2",
             "REDRIVE_INTERVAL": "1",
+            # Short presence bounds, so tests of a dead node's users finish in seconds.
+            "PRESENCE_TTL": "3",
+            "PRESENCE_SWEEP_INTERVAL": "0.5",
+            "TYPING_TIMEOUT": "1.5",
+            "WEBHOOK_RETRY_INTERVALS": "0,0",
             "LOG_LEVEL": "WARNING",
         }
         env.update({name: str(value) for name, value in overrides.items()})

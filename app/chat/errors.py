@@ -27,6 +27,9 @@ class Code(StrEnum):
     DIRECT_ROOM_FIXED = "direct_room_fixed"
     TOO_MANY_MEMBERS = "too_many_members"
     DUPLICATE_CLIENT_REF = "duplicate_client_ref"
+    UNKNOWN_STATUS = "unknown_status"
+    READ_BEYOND_LAST = "read_beyond_last"
+    USER_NOT_FOUND = "user_not_found"
     RATE_LIMITED = "rate_limited"
     UNKNOWN_EVENT = "unknown_event"
     NOT_FOUND = "not_found"
@@ -53,6 +56,9 @@ DESCRIPTIONS: dict[Code, str] = {
     Code.DIRECT_ROOM_FIXED: "Members of a direct room cannot be changed, and it cannot be left.",
     Code.TOO_MANY_MEMBERS: "The room would exceed MAX_ROOM_MEMBERS.",
     Code.DUPLICATE_CLIENT_REF: "This client_ref was already used by the sender for a message in another room.",
+    Code.UNKNOWN_STATUS: "The status is not online, away, busy or offline, nor a synonym such as available.",
+    Code.READ_BEYOND_LAST: "The read cursor is past the room's last message; `details.last_seq` says where that is.",
+    Code.USER_NOT_FOUND: "No such user among the people who share a room with the caller.",
     Code.RATE_LIMITED: "Too many requests; `details.retry_after` says how many seconds to wait.",
     Code.UNKNOWN_EVENT: "The Socket.IO event name is not part of the protocol.",
     Code.NOT_FOUND: "No such route.",

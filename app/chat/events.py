@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from app.chat.model import Room
+from app.chat.model import Notification, PresenceInfo, Room, format_time
 
 MESSAGE_NEW = "message:new"
 ROOM_ADDED = "room:added"
@@ -19,6 +19,12 @@ ROOM_MEMBERS_CHANGED = "room:members_changed"
 ROOM_INVALIDATED = "room:invalidated"
 USER_DISABLED = "user:disabled"
 USER_ENABLED = "user:enabled"
+PRESENCE_UPDATE = "presence:update"
+TYPING_UPDATE = "typing:update"
+RECEIPT_READ = "receipt:read"
+UNREAD_UPDATE = "unread:update"
+NOTIFICATION_NEW = "notification:new"
+NOTIFICATION_PENDING = "notification:pending"
 
 SYSTEM_TOPIC = "system"
 
@@ -63,3 +69,29 @@ def user_disabled(user_id: str) -> Event:
 
 def user_enabled(user_id: str) -> Event:
     return Event(USER_ENABLED, {"user_id": user_id})
+
+
+def presence_update(info: PresenceInfo) -> Event:
+    return Event(PRESENCE_UPDATE, info.record())
+
+
+def typing_update(room_id: str, user_id: str, typing: bool, expires_in: float) -> Event:
+    """`expires_in`: seconds after which a receiver should consider the typing over without a refresh."""
+    return Event(TYPING_UPDATE, {"room_id": room_id, "user_id": user_id, "typing": typing, "expires_in": expires_in})
+
+
+def receipt_read(room_id: str, user_id: str, read_seq: int, read_at) -> Event:
+    return Event(
+        RECEIPT_READ, {"room_id": room_id, "user_id": user_id, "read_seq": read_seq, "read_at": format_time(read_at)}
+    )
+
+
+def unread_update(room_id: str, read_seq: int, unread_count: int, total_unread: int) -> Event:
+    return Event(
+        UNREAD_UPDATE,
+        {"room_id": room_id, "read_seq": read_seq, "unread_count": unread_count, "total_unread": total_unread},
+    )
+
+
+def notification_new(notification: Notification, unread_count: int) -> Event:
+    return Event(NOTIFICATION_NEW, {**notification.record(), "unread_count": unread_count})

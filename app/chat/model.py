@@ -14,6 +14,7 @@ from typing import Literal
 RoomKind = Literal["direct", "group"]
 Role = Literal["owner", "member"]
 MessageType = Literal["text"]
+Status = Literal["online", "away", "busy", "offline"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +123,57 @@ class Receipt:
     client_ref: str | None
 
 
+@dataclass(frozen=True, slots=True)
+class Device:
+    """What a connection says about where it comes from (both optional)."""
+
+    device_id: str | None = None
+    preferred_language: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PresenceInfo:
+    """A user's presence as others see it."""
+
+    user_id: str
+    status: Status  # `offline` while no connection is alive (or while the user chose to look offline)
+    last_seen_at: datetime | None
+
+    def record(self) -> dict:
+        return {
+            "user_id": self.user_id,
+            "status": self.status,
+            "last_seen_at": format_time(self.last_seen_at) if self.last_seen_at else None,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Notification:
+    """A message announced to a member who was not looking at its room."""
+
+    id: str | None  # set once stored (for a member who was offline); live-only notifications have none
+    user_id: str
+    room_id: str
+    message_id: str
+    seq: int
+    sender_id: str
+    sender_name: str | None
+    excerpt: str
+    created_at: datetime
+
+    def record(self) -> dict:
+        return {
+            "id": self.id,
+            "room_id": self.room_id,
+            "message_id": self.message_id,
+            "seq": self.seq,
+            "sender_id": self.sender_id,
+            "sender_name": self.sender_name,
+            "excerpt": self.excerpt,
+            "created_at": format_time(self.created_at),
+        }
+
+
 def format_time(moment: datetime) -> str:
     """ISO 8601 in UTC with milliseconds and a `Z`, the one time format on the wire."""
     return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
@@ -129,3 +181,11 @@ def format_time(moment: datetime) -> str:
 
 def parse_time(text: str) -> datetime:
     return datetime.fromisoformat(text).astimezone(UTC)
+
+
+def from_ms(ms: int | float) -> datetime:
+    return datetime.fromtimestamp(ms / 1000, UTC)
+
+
+def to_ms(moment: datetime) -> int:
+    return int(moment.timestamp() * 1000)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from app.chat.messages import CatchUp, Page, Sent
 from app.chat.model import Message, Receipt, User, format_time
+from app.chat.reads import ReadState, Unread
 from app.chat.rooms import RoomView
 
 
@@ -65,4 +66,23 @@ def catch_up(c: CatchUp) -> dict:
         "last_seq": c.last_seq,
         "messages": [message(m) for m in c.messages],
         "has_more": c.has_more,
+    }
+
+
+def read_state(state: ReadState) -> dict:
+    return {
+        "room_id": state.room_id,
+        "read_seq": state.read_seq,
+        "unread_count": state.unread_count,
+        "total_unread": state.total_unread,
+    }
+
+
+def unread(u: Unread) -> dict:
+    return {
+        "total_unread": u.total,
+        "rooms": [
+            {"room_id": r.room_id, "last_seq": r.last_seq, "read_seq": r.read_seq, "unread_count": r.unread}
+            for r in sorted(u.rooms.values(), key=lambda r: int(r.room_id))
+        ],
     }

@@ -13,7 +13,18 @@ from datetime import datetime
 from typing import Protocol
 
 from app.chat.events import Event
-from app.chat.model import Member, Membership, Message, Profile, Receipt, Room, User
+from app.chat.model import (
+    Device,
+    Member,
+    Membership,
+    Message,
+    Notification,
+    Profile,
+    Receipt,
+    Room,
+    Status,
+    User,
+)
 
 
 class SequenceUnknown(Exception):
@@ -46,6 +57,9 @@ class UserStore(Protocol):
     async def ensure(self, user_ids: Sequence[str], now: datetime) -> None:
         """Create a bare row for each id that has none (users named before they ever connect)."""
 
+    async def last_seen(self, user_ids: Sequence[str]) -> dict[str, datetime]:
+        """The persisted last-seen time of each user that has one."""
+
 
 class RoomStore(Protocol):
     async def create_group(self, name: str, owner_id: str, member_ids: Sequence[str], now: datetime) -> Room: ...
@@ -66,6 +80,14 @@ class RoomStore(Protocol):
     async def remove_member(self, room_id: str, user_id: str) -> tuple[bool, str | None]:
         """Remove a membership. Returns (removed, owner_id after the change); an
         owner who leaves hands the room to the longest-standing member."""
+
+    async def contacts(self, user_id: str) -> list[str]:
+        """Everyone who shares at least one room with the user (the user excluded)."""
+
+    async def shares_room(self, a: str, b: str) -> bool: ...
+
+    async def read_positions(self, user_id: str) -> dict[str, int]:
+        """room_id -> the persisted read cursor, for every room of the user."""
 
 
 class MessageStore(Protocol):
@@ -110,9 +132,68 @@ class MessageLog(Protocol):
 
     async def read_cursors(self, user_id: str, room_ids: Sequence[str]) -> dict[str, int]: ...
 
+    async def advance_read(self, user_id: str, room_id: str, seq: int) -> tuple[int, bool]:
+        """Move the user's read cursor in the room forward to `seq` (never back). Returns the
+        cursor before the call and whether a flush to Postgres should be requested."""
+
+
+@dataclass(frozen=True, slots=True)
+class PresenceChange:
+    changed: bool  # the user went from no live connection to one, or the reverse
+    status: Status  # the status the user chose (shown while connected)
+    flush: bool  # presence data waits to be written to Postgres: request a flush
+
+
+@dataclass(frozen=True, slots=True)
+class PresenceRecord:
+    chosen: Status
+    online: bool
+    last_seen_ms: int | None
+
+
+class PresenceState(Protocol):
+    """Live connections per user, each alive until an expiry its node keeps pushing forward (Redis)."""
+
+    async def connect(
+        self, user_id: str, conn_id: str, device: Device, now_ms: int, expires_ms: int
+    ) -> PresenceChange: ...
+
+    async def touch(self, user_id: str, conn_id: str, now_ms: int, expires_ms: int) -> PresenceChange:
+        """A sign of life from one connection (a heartbeat): extend it and record last seen."""
+
+    async def disconnect(self, user_id: str, conn_id: str, now_ms: int) -> PresenceChange: ...
+
+    async def keep_alive(self, conns: Sequence[tuple[str, str]], now_ms: int, expires_ms: int) -> list[str]:
+        """Extend (user_id, conn_id) connections; return the users who had been swept offline meanwhile."""
+
+    async def sweep(self, now_ms: int, ttl_ms: int, limit: int) -> tuple[list[tuple[str, int]], bool]:
+        """Drop expired connections; return the users left with none, each with when they were last
+        alive, and whether to request a flush."""
+
+    async def choose(self, user_id: str, status: Status, now_ms: int) -> tuple[Status, bool, bool]:
+        """Set the chosen status; return (the one before, whether the user is connected, flush)."""
+
+    async def lookup(self, user_ids: Sequence[str], now_ms: int) -> dict[str, PresenceRecord]: ...
+
+
+class NotificationStore(Protocol):
+    async def pending(self, user_id: str, limit: int) -> tuple[list[Notification], int]:
+        """The newest `limit` pending notifications, oldest first, and how many are pending in all."""
+
+    async def acknowledge(self, user_id: str, ids: Sequence[str], now: datetime) -> int:
+        """Mark the user's notifications delivered; return how many were pending."""
+
+
+class FlushQueue(Protocol):
+    def request(self) -> None:
+        """Have a worker write waiting presence data and read cursors to Postgres (never blocks)."""
+
 
 class Publisher(Protocol):
     async def publish(self, topic: str, event: Event) -> None: ...
+
+    async def publish_many(self, topics: Sequence[str], event: Event) -> None:
+        """The same event to many topics, in one round trip."""
 
 
 class PersistQueue(Protocol):

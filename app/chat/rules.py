@@ -8,13 +8,66 @@ always be persisted.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from app.chat.errors import ChatError, Code
+from app.chat.model import Status
 
 MAX_ID_LENGTH = 255
 MAX_CLIENT_REF_LENGTH = 128
 MAX_ROOM_NAME_LENGTH = 200
+MAX_DEVICE_ID_LENGTH = 200
+
+# Every status a client may set, with the synonyms the seed services used.
+STATUSES: dict[str, Status] = {
+    "online": "online",
+    "available": "online",
+    "active": "online",
+    "away": "away",
+    "idle": "away",
+    "busy": "busy",
+    "dnd": "busy",
+    "do_not_disturb": "busy",
+    "offline": "offline",
+    "invisible": "offline",
+}
+_LANGUAGE = re.compile(r"^[A-Za-z]{2,8}(?:[-_][A-Za-z0-9]{1,8})*$")
+
+
+def check_status(raw: str) -> Status:
+    """The canonical status for `raw` (case-insensitive, synonyms accepted); raise UNKNOWN_STATUS."""
+    status = STATUSES.get(raw.strip().lower().replace("-", "_").replace(" ", "_"))
+    if status is None:
+        raise ChatError(
+            Code.UNKNOWN_STATUS,
+            f"unknown status {raw[:40]!r}; use online, away, busy or offline",
+            {"allowed": sorted(STATUSES)},
+        )
+    return status
+
+
+def check_device(device_id: str | None, language: str | None) -> None:
+    if device_id is not None and (
+        not device_id or len(device_id) > MAX_DEVICE_ID_LENGTH or not device_id.isprintable()
+    ):
+        raise ChatError(
+            Code.INVALID_PAYLOAD,
+            f"device_unique_id must be 1 to {MAX_DEVICE_ID_LENGTH} printable characters",
+            _fields("device_unique_id", "not a usable device id"),
+        )
+    if language is not None and (len(language) > 35 or not _LANGUAGE.match(language)):
+        raise ChatError(
+            Code.INVALID_PAYLOAD,
+            "preferred_language must be a language tag such as en or pt-BR",
+            _fields("preferred_language", "not a language tag"),
+        )
+
+
+def excerpt(content: str, length: int) -> str:
+    """The start of a message for a notification: white space collapsed, cut at `length` with an ellipsis."""
+    text = " ".join(content.split())
+    return text if len(text) <= length else text[: length - 1].rstrip() + "…"
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +83,9 @@ class Limits:
     idempotency_ttl: int = 86400
     membership_cache_ttl: float = 60.0
     user_cache_ttl: float = 30.0
+    presence_ttl: int = 45
+    typing_timeout: float = 5.0
+    pending_notifications_max: int = 100
 
 
 def _fields(field: str, message: str) -> dict:

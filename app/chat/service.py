@@ -8,19 +8,26 @@ from app.chat import events
 from app.chat.access import Access
 from app.chat.events import Event
 from app.chat.messages import Messages
+from app.chat.notifications import Notifications
 from app.chat.ports import (
     Clock,
+    FlushQueue,
     IdGenerator,
     MessageLog,
     MessageStore,
+    NotificationStore,
     PersistQueue,
+    PresenceState,
     Publisher,
     RoomStore,
     UserStore,
 )
+from app.chat.presence import Presence
+from app.chat.reads import Reads
 from app.chat.rooms import Rooms
 from app.chat.rules import Limits
 from app.chat.timeline import Timeline
+from app.chat.typing_status import Typing
 from app.chat.users import Users
 
 
@@ -30,6 +37,10 @@ class Chat:
     rooms: Rooms
     messages: Messages
     access: Access
+    presence: Presence
+    typing: Typing
+    reads: Reads
+    notifications: Notifications
 
     def on_system_event(self, event: Event) -> None:
         """An event published on the `system` topic by any node (including this one)."""
@@ -46,6 +57,9 @@ def build_chat(
     message_store: MessageStore,
     log: MessageLog,
     persist: PersistQueue,
+    presence_state: PresenceState,
+    notification_store: NotificationStore,
+    flush: FlushQueue,
     bus: Publisher,
     ids: IdGenerator,
     clock: Clock,
@@ -58,4 +72,8 @@ def build_chat(
         rooms=Rooms(room_store, user_store, access, timeline, log, bus, clock, limits),
         messages=Messages(access, timeline, log, persist, ids, clock, limits),
         access=access,
+        presence=Presence(presence_state, room_store, user_store, bus, flush, clock, limits.presence_ttl),
+        typing=Typing(access, bus, limits.typing_timeout),
+        reads=Reads(access, room_store, timeline, log, bus, flush, clock),
+        notifications=Notifications(notification_store, clock, limits.pending_notifications_max),
     )

@@ -1,4 +1,4 @@
-"""RQ queues and the options every persistence job is enqueued with."""
+"""RQ queues and the options each kind of job is enqueued with."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import redis
 from rq import Queue, Retry
 from rq.serializers import JSONSerializer
 
-from app.jobs.names import PERSIST_MESSAGES
+from app.jobs.names import DELIVER_WEBHOOK, FLUSH_PRESENCE, NOTIFY, PERSIST_MESSAGES
 from app.state.keys import Keys
 
 FAILURE_TTL = 7 * 24 * 3600  # failed jobs stay in RQ's failed registry for a week
@@ -28,14 +28,59 @@ def enqueue_persist(
     registry with its traceback. The result of a successful job is not
     kept: the rows in Postgres are the result.
     """
-    retry = Retry(max=len(retry_intervals), interval=list(retry_intervals)) if retry_intervals else None
     job = queue.enqueue(
         PERSIST_MESSAGES,
         list(fields),
         job_timeout=timeout,
-        retry=retry,
+        retry=_retry(retry_intervals),
         result_ttl=0,
         failure_ttl=FAILURE_TTL,
         description=description or f"persist {len(fields)} messages",
+    )
+    return job.id
+
+
+def _retry(intervals: Sequence[int]) -> Retry | None:
+    return Retry(max=len(intervals), interval=list(intervals)) if intervals else None
+
+
+def enqueue_flush(queue: Queue) -> str:
+    """One job that copies waiting presence data and read cursors to Postgres (retried: it is idempotent)."""
+    job = queue.enqueue(
+        FLUSH_PRESENCE,
+        job_timeout=120,
+        retry=_retry([1, 5, 15]),
+        result_ttl=0,
+        failure_ttl=FAILURE_TTL,
+        description="flush presence and read cursors",
+    )
+    return job.id
+
+
+def enqueue_notify(queue: Queue, records: Sequence[dict], retry_intervals: Sequence[int]) -> str:
+    """One job that notifies the members of the rooms of these (persisted) messages."""
+    job = queue.enqueue(
+        NOTIFY,
+        list(records),
+        job_timeout=120,
+        retry=_retry(retry_intervals),
+        result_ttl=0,
+        failure_ttl=FAILURE_TTL,
+        description=f"notify about {len(records)} messages",
+    )
+    return job.id
+
+
+def enqueue_webhook(queue: Queue, payload: dict, retry_intervals: Sequence[int], timeout: float) -> str:
+    """One POST of notifications to the push webhook, retried after each interval, then kept in the
+    failed registry with the reason."""
+    job = queue.enqueue(
+        DELIVER_WEBHOOK,
+        payload,
+        job_timeout=int(timeout) + 30,
+        retry=_retry(retry_intervals),
+        result_ttl=0,
+        failure_ttl=FAILURE_TTL,
+        description=f"push {len(payload.get('notifications', []))} notifications to the webhook",
     )
     return job.id

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from app.rest import me, messages, rooms, system
+from app.rest import me, messages, presence, rooms, system
 from app.rest.api import CONTEXT, RestContext, Route, add_routes
 from app.rest.openapi import build_openapi
 
-ROUTES: list[Route] = [*system.ROUTES, *me.ROUTES, *rooms.ROUTES, *messages.ROUTES]
+ROUTES: list[Route] = [*system.ROUTES, *me.ROUTES, *rooms.ROUTES, *messages.ROUTES, *presence.ROUTES]
 
 
 def setup(app: web.Application, context: RestContext, asyncapi: dict, version: str) -> None:

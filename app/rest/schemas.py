@@ -46,6 +46,34 @@ class HistoryQuerySchema(_Request):
     )
 
 
+class ReadBodySchema(_Request):
+    seq = Sequence(
+        allow_none=True, load_default=None, metadata={"description": "Read up to this seq; omitted: all of the room."}
+    )
+
+
+class StatusBodySchema(_Request):
+    status = fields.String(
+        required=True,
+        validate=validate.Length(min=1, max=40),
+        metadata={"description": "online, away, busy or offline; synonyms such as available, idle, dnd are accepted."},
+    )
+
+
+class NotificationsQuerySchema(_Request):
+    limit = fields.Integer(
+        load_default=100, validate=validate.Range(min=1), metadata={"description": "At most PENDING_NOTIFICATIONS_MAX."}
+    )
+
+
+class AckBodySchema(_Request):
+    ids = fields.List(Identifier(), required=True, validate=validate.Length(min=1, max=1000))
+
+
+class AcknowledgedSchema(Schema):
+    acknowledged = fields.Integer(required=True, metadata={"description": "How many were pending."})
+
+
 class RoomListSchema(Schema):
     rooms = fields.List(
         fields.Nested(RoomViewSchema), required=True, metadata={"description": "Newest activity first."}

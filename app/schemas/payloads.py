@@ -80,3 +80,61 @@ class ErrorSchema(Schema):
     code = fields.String(required=True, validate=validate.OneOf([c.value for c in Code]))
     message = fields.String(required=True)
     details = fields.Dict(allow_none=True)
+
+
+STATUS = validate.OneOf(["online", "away", "busy", "offline"])
+
+
+class PresenceSchema(Schema):
+    user_id = fields.String(required=True)
+    status = fields.String(
+        required=True,
+        validate=STATUS,
+        metadata={
+            "description": "The status the user chose while any connection of theirs is alive; offline otherwise."
+        },
+    )
+    last_seen_at = fields.String(
+        allow_none=True, required=True, metadata={**TIME, "description": "When a connection was last alive."}
+    )
+
+
+class NotificationSchema(Schema):
+    id = fields.String(
+        allow_none=True,
+        required=True,
+        metadata={"description": "Set on stored (pending) notifications, to acknowledge them; null on live-only ones."},
+    )
+    room_id = fields.String(required=True)
+    message_id = fields.String(required=True)
+    seq = fields.Integer(required=True)
+    sender_id = fields.String(required=True)
+    sender_name = fields.String(allow_none=True, required=True)
+    excerpt = fields.String(required=True, metadata={"description": "The start of the message."})
+    created_at = fields.String(required=True, metadata=TIME)
+
+
+class ReadStateSchema(Schema):
+    room_id = fields.String(required=True)
+    read_seq = fields.Integer(required=True, metadata={"description": "The read cursor now (it only moves forward)."})
+    unread_count = fields.Integer(required=True)
+    total_unread = fields.Integer(required=True, metadata={"description": "Over all my rooms."})
+
+
+class RoomUnreadSchema(Schema):
+    room_id = fields.String(required=True)
+    last_seq = fields.Integer(required=True)
+    read_seq = fields.Integer(required=True)
+    unread_count = fields.Integer(required=True)
+
+
+class UnreadSchema(Schema):
+    total_unread = fields.Integer(required=True)
+    rooms = fields.List(fields.Nested(RoomUnreadSchema), required=True)
+
+
+class PendingNotificationsSchema(Schema):
+    notifications = fields.List(
+        fields.Nested(NotificationSchema), required=True, metadata={"description": "Oldest first."}
+    )
+    total = fields.Integer(required=True, metadata={"description": "How many are pending in all."})

@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 
 EventHandler = Callable[[str, Event], Awaitable[None]]
 CONFIRM_TIMEOUT = 5.0
+STOP_TIMEOUT = 5.0
 
 
 def envelope_head(name: str) -> bytes:
@@ -52,6 +53,7 @@ class RedisBus:
         self._confirmations: dict[bytes, deque[asyncio.Future[None]]] = {}
         self._reader: asyncio.Task | None = None
         self._lock = asyncio.Lock()
+        self._stopping = False
 
     async def start(self, handler: EventHandler) -> None:
         self._handler = handler
@@ -59,14 +61,27 @@ class RedisBus:
         await self.subscribe(SYSTEM_TOPIC)
 
     async def stop(self) -> None:
+        # A flag as well as a cancel: redis-py can swallow a CancelledError inside a read, and the
+        # reader then goes on; the flag ends it at its next turn (each read waits at most 1 s).
+        self._stopping = True
         if self._reader is not None:
             self._reader.cancel()
-            await asyncio.gather(self._reader, return_exceptions=True)
+            await asyncio.wait({self._reader}, timeout=STOP_TIMEOUT)
         await self._pubsub.aclose()
 
     @translate_errors
     async def publish(self, topic: str, event: Event) -> None:
         await self._redis.publish(self._keys.channel(topic), envelope(event.name, event.data))
+
+    @translate_errors
+    async def publish_many(self, topics, event: Event) -> None:
+        if not topics:
+            return
+        data = envelope(event.name, event.data)
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for topic in topics:
+                pipe.publish(self._keys.channel(topic), data)
+            await pipe.execute()
 
     def is_subscribed(self, topic: str) -> bool:
         return topic in self._refs
@@ -102,7 +117,7 @@ class RedisBus:
                 await self._pubsub.unsubscribe(self._keys.channel(topic).encode())
 
     async def _read(self) -> None:
-        while True:
+        while not self._stopping:
             try:
                 if not self._pubsub.subscribed:
                     await asyncio.sleep(0.05)

@@ -10,7 +10,9 @@ from dataclasses import dataclass
 
 # Queue names without the prefix, as operators give them to `run.py worker --queues`.
 MESSAGES_QUEUE = "messages"
-QUEUES = (MESSAGES_QUEUE,)
+PRESENCE_QUEUE = "presence"
+NOTIFICATIONS_QUEUE = "notifications"
+QUEUES = (MESSAGES_QUEUE, PRESENCE_QUEUE, NOTIFICATIONS_QUEUE)
 
 
 @dataclass(frozen=True)
@@ -38,6 +40,38 @@ class Keys:
     def read_cursors(self, user_id: str) -> str:
         """Hash room_id -> the highest seq the user has read (their own messages count as read)."""
         return f"{self.prefix}user:{user_id}:read"
+
+    def presence_conns(self, user_id: str) -> str:
+        """Sorted set of the user's live connections (conn id), scored by when each expires (ms)."""
+        return f"{self.presence_conns_prefix}{user_id}"
+
+    @property
+    def presence_conns_prefix(self) -> str:
+        return f"{self.prefix}presence:conns:"
+
+    @property
+    def presence_expiry(self) -> str:
+        """Sorted set of every live connection (`conn id US user id`), scored by expiry: what the sweep scans."""
+        return f"{self.prefix}presence:expiry"
+
+    @property
+    def presence_status(self) -> str:
+        """Hash user id -> the status the user chose (absent: online)."""
+        return f"{self.prefix}presence:status"
+
+    @property
+    def last_seen(self) -> str:
+        """Hash user id -> when a connection of the user was last alive (ms)."""
+        return f"{self.prefix}presence:last_seen"
+
+    def dirty(self, kind: str) -> str:
+        """Set of what waits to be flushed to Postgres: `users`, `devices` or `reads`."""
+        return f"{self.prefix}flush:{kind}"
+
+    @property
+    def flush_requested(self) -> str:
+        """Set while a flush job is queued, so however many changes arrive, one job is."""
+        return f"{self.prefix}flush:requested"
 
     def rate(self, bucket: str, key: str) -> str:
         return f"{self.prefix}rate:{bucket}:{key}"

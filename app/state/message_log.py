@@ -21,6 +21,7 @@ from app.chat.ports import Appended, Quota, RateLimited, SequenceUnknown
 from app.state.bus import envelope_head
 from app.state.errors import translate_errors
 from app.state.keys import Keys, outbox_field
+from app.state.presence import MARK
 from app.state.rate_limit import GCRA_FUNCTION, gcra_args
 
 # KEYS: 1 seq counter, 2 outbox hash, 3 outbox-since zset, 4 idempotency key, 5 sender's read cursors,
@@ -53,6 +54,26 @@ return {1, receipt}
 """
 )
 
+# KEYS: 1 the user's read cursors, 2 dirty reads, 3 flush flag. ARGV: 1 room id, 2 seq, 3 dirty entry.
+# Returns {cursor before, 1 if a flush should be requested}.
+_ADVANCE_READ = (
+    MARK
+    + """
+local before = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '0')
+local flush = 0
+if tonumber(ARGV[2]) > before then
+  redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+  flush = mark(KEYS[2], ARGV[3], KEYS[3])
+end
+return {before, flush}
+"""
+)
+
+
+def read_entry(room_id: str, user_id: str) -> str:
+    """The `flush:reads` member of a read cursor (room ids are digits, so the first `:` splits)."""
+    return f"{room_id}:{user_id}"
+
 
 class RedisMessageLog:
     def __init__(self, redis: Redis, keys: Keys, redrive_after_s: int) -> None:
@@ -60,6 +81,7 @@ class RedisMessageLog:
         self._keys = keys
         self._redrive_after_ms = redrive_after_s * 1000
         self._append = redis.register_script(_APPEND)
+        self._advance_read = redis.register_script(_ADVANCE_READ)
 
     @translate_errors
     async def append(self, message: Message, idempotency_ttl: int, quota: Quota) -> Appended:
@@ -119,3 +141,11 @@ class RedisMessageLog:
             return {}
         values = await self._redis.hmget(self._keys.read_cursors(user_id), list(room_ids))
         return {room_id: int(value) for room_id, value in zip(room_ids, values, strict=True) if value is not None}
+
+    @translate_errors
+    async def advance_read(self, user_id: str, room_id: str, seq: int) -> tuple[int, bool]:
+        before, flush = await self._advance_read(
+            keys=[self._keys.read_cursors(user_id), self._keys.dirty("reads"), self._keys.flush_requested],
+            args=[room_id, seq, read_entry(room_id, user_id)],
+        )
+        return int(before), flush == 1

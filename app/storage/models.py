@@ -21,6 +21,9 @@ class UserRow(BaseModel):
     is_active = peewee.BooleanField(default=True)
     created_at = peewee.DateTimeField()
     updated_at = peewee.DateTimeField()
+    last_seen_at = peewee.DateTimeField(null=True)
+    status = peewee.TextField(default="online")
+    preferred_language = peewee.TextField(null=True)
 
     class Meta:
         table_name = "users"
@@ -65,4 +68,31 @@ class MessageRow(BaseModel):
         table_name = "messages"
 
 
-MODELS = [UserRow, RoomRow, MembershipRow, MessageRow]
+class DeviceRow(BaseModel):
+    user_id = peewee.TextField()
+    device_id = peewee.TextField()
+    preferred_language = peewee.TextField(null=True)
+    first_seen_at = peewee.DateTimeField()
+    last_seen_at = peewee.DateTimeField()
+
+    class Meta:
+        table_name = "devices"
+        primary_key = peewee.CompositeKey("user_id", "device_id")
+
+
+class NotificationRow(BaseModel):
+    id = peewee.BigAutoField()
+    user_id = peewee.TextField()
+    room_id = peewee.BigIntegerField()
+    message_id = peewee.BigIntegerField()
+    seq = peewee.BigIntegerField()
+    sender_id = peewee.TextField()
+    excerpt = peewee.TextField()
+    created_at = peewee.DateTimeField()
+    delivered_at = peewee.DateTimeField(null=True)
+
+    class Meta:
+        table_name = "notifications"
+
+
+MODELS = [UserRow, RoomRow, MembershipRow, MessageRow, DeviceRow, NotificationRow]

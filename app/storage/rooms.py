@@ -175,6 +175,45 @@ def remove_member(room_id: str, user_id: str) -> tuple[bool, str | None]:
     return True, owner_id
 
 
+def contacts(user_id: str) -> list[str]:
+    mine = MembershipRow.alias("mine")
+    query = (
+        MembershipRow.select(MembershipRow.user_id)
+        .join(mine, on=(mine.room_id == MembershipRow.room_id))
+        .where((mine.user_id == user_id) & (MembershipRow.user_id != user_id))
+        .distinct()
+    )
+    return [row[0] for row in query.tuples()]
+
+
+def shares_room(a: str, b: str) -> bool:
+    other = MembershipRow.alias("other")
+    return (
+        MembershipRow.select(MembershipRow.room_id)
+        .join(other, on=(other.room_id == MembershipRow.room_id))
+        .where((MembershipRow.user_id == a) & (other.user_id == b))
+        .exists()
+    )
+
+
+def read_positions(user_id: str) -> dict[str, int]:
+    query = MembershipRow.select(MembershipRow.room_id, MembershipRow.last_read_seq).where(
+        MembershipRow.user_id == user_id
+    )
+    return {str(room_id): seq for room_id, seq in query.tuples()}
+
+
+def members_of_rooms(room_ids: Sequence[str]) -> dict[str, list[str]]:
+    """room_id -> member ids, for the rooms that exist among `room_ids` (workers)."""
+    pks = [pk for pk in (room_pk(room_id) for room_id in room_ids) if pk is not None]
+    found: dict[str, list[str]] = {}
+    if pks:
+        query = MembershipRow.select(MembershipRow.room_id, MembershipRow.user_id).where(MembershipRow.room_id.in_(pks))
+        for room_id, user_id in query.tuples():
+            found.setdefault(str(room_id), []).append(user_id)
+    return found
+
+
 class PgRoomStore:
     def __init__(self, db: AsyncDatabase) -> None:
         self._db = db
@@ -199,3 +238,12 @@ class PgRoomStore:
 
     async def remove_member(self, room_id: str, user_id: str) -> tuple[bool, str | None]:
         return await self._db.run(remove_member, room_id, user_id)
+
+    async def contacts(self, user_id: str) -> list[str]:
+        return await self._db.run(contacts, user_id)
+
+    async def shares_room(self, a: str, b: str) -> bool:
+        return await self._db.run(shares_room, a, b)
+
+    async def read_positions(self, user_id: str) -> dict[str, int]:
+        return await self._db.run(read_positions, user_id)

@@ -49,6 +49,21 @@ def set_active(user_id: str, active: bool) -> bool:
     return UserRow.update(is_active=active).where(UserRow.id == user_id).execute() > 0
 
 
+def last_seen(user_ids: Sequence[str]) -> dict[str, datetime]:
+    if not user_ids:
+        return {}
+    query = UserRow.select(UserRow.id, UserRow.last_seen_at).where(
+        UserRow.id.in_(list(user_ids)) & UserRow.last_seen_at.is_null(False)
+    )
+    return {user_id: seen for user_id, seen in query.tuples()}
+
+
+def names(user_ids: Sequence[str]) -> dict[str, str | None]:
+    if not user_ids:
+        return {}
+    return dict(UserRow.select(UserRow.id, UserRow.name).where(UserRow.id.in_(list(user_ids))).tuples())
+
+
 class PgUserStore:
     def __init__(self, db: AsyncDatabase) -> None:
         self._db = db
@@ -58,3 +73,6 @@ class PgUserStore:
 
     async def ensure(self, user_ids: Sequence[str], now: datetime) -> None:
         await self._db.run(ensure_users, list(user_ids), now)
+
+    async def last_seen(self, user_ids: Sequence[str]) -> dict[str, datetime]:
+        return await self._db.run(last_seen, list(user_ids))

@@ -286,6 +286,20 @@ async def test_every_operation_answers_as_documented(api, user_id, contract, ope
     await expect(403, "POST", f"/api/rooms/{rid}/leave", carol)
     await expect(409, "POST", f"/api/rooms/{direct['id']}/leave", carol)
     await expect(404, "POST", "/api/rooms/777777777777/leave", carol)
+    # Presence, reads and notifications.
+    await expect(200, "GET", f"/api/users/{bob}/presence", owner)
+    await expect(404, "GET", f"/api/users/{owner}/presence", "stranger-" + owner)
+    await expect(200, "PUT", "/api/me/status", owner, json={"status": "available"})
+    await expect(400, "PUT", "/api/me/status", owner, json={"status": "sleepy"})
+    await expect(200, "POST", f"/api/rooms/{rid}/read", owner, json={"seq": 1})
+    await expect(200, "POST", f"/api/rooms/{rid}/read", owner, json={})
+    await expect(409, "POST", f"/api/rooms/{rid}/read", owner, json={"seq": 99})
+    await expect(403, "POST", f"/api/rooms/{rid}/read", outsider, json={})
+    await expect(200, "GET", "/api/me/unread", bob)
+    await expect(200, "GET", "/api/notifications", bob)
+    await expect(400, "GET", "/api/notifications", bob, params={"limit": "0"})
+    await expect(200, "POST", "/api/notifications/ack", bob, json={"ids": ["1"]})
+    await expect(400, "POST", "/api/notifications/ack", bob, json={"ids": []})
 
     # Each documented success status of each operation was met, and validated by the contract.
     documented_successes = {

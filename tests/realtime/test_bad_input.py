@@ -194,7 +194,7 @@ async def test_a_success_without_a_callback_sends_no_error_and_the_message_is_de
     await a.emit("message:send", {"room_id": room, "content": "no callback", "client_ref": "quiet-1"})
     assert (await b.wait_message(room, 1))["client_ref"] == "quiet-1"
     await a.wait_message(room, 1)
-    assert [name for name, _ in a.received] == ["session:ready", "message:new"]
+    assert a.names() == ["session:ready", "message:new"]
 
 
 # -- malformed packets ---------------------------------------------------------------------------------------

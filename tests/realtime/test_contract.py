@@ -32,9 +32,9 @@ async def test_every_documented_error_code_is_listed_in_the_description(asyncapi
         assert f"`{code.value}`" in asyncapi["info"]["description"]
 
 
-async def test_a_tour_of_every_event_validates_against_the_document(node, rest, contract, settings, user_id):
-    alice, bob, carol, dave = user_id("alice"), user_id("bob"), user_id("carol"), user_id("dave")
-    room = await rest.create_room(alice, bob, carol, name="Tour")
+async def test_a_tour_of_every_event_validates_against_the_document(node, rest, contract, settings, user_id, drain):
+    alice, bob, carol, dave, erin = user_id("alice"), user_id("bob"), user_id("carol"), user_id("dave"), user_id("erin")
+    room = await rest.create_room(alice, bob, carol, erin, name="Tour")
     a, b, c = await node.connect(alice), await node.connect(bob), await node.connect(carol)
     d = await node.connect(dave)
     for client in (a, b, c):
@@ -54,6 +54,18 @@ async def test_a_tour_of_every_event_validates_against_the_document(node, rest, 
     await a.ack("direct:start", {"user_id": dave})
     await a.ack("direct:start", {"user_id": 7})
     await a.ack("direct:start", {})
+    await a.ack("presence:set", {"status": "available"})
+    await a.ack("presence:set", {"status": "sleeping"})
+    await a.ack("presence:heartbeat")
+    await a.ack("presence:heartbeat", "not an object")
+    await a.ack("typing:start", {"room_id": room})
+    await a.ack("typing:start", {"room_id": "9999"})
+    await a.ack("typing:stop", {"room_id": room})
+    await a.ack("typing:stop", {})
+    await b.ack("room:read", {"room_id": room})
+    await b.ack("room:read", {"room_id": room, "seq": 10_000})
+    await a.ack("notifications:ack", {"ids": ["1"]})
+    await a.ack("notifications:ack", {"ids": []})
     await a.ack("room:leave", {"room_id": room})
     await a.ack("room:leave", [])
     await a.ack("no:such:event", {"client_ref": "t-3"})
@@ -63,8 +75,17 @@ async def test_a_tour_of_every_event_validates_against_the_document(node, rest, 
     await a.wait_for_count("error", 3)
 
     # Server events.
+    await b.next("presence:update")
+    await b.next("typing:update")
+    await c.next("receipt:read")
+    await b.next("unread:update")
     await rest.add_members(alice, room, dave)
     await d.next("room:added")
+    await rest.send(bob, room, "while erin is away")
+    await drain()
+    await d.next("notification:new")  # dave is online but does not follow the room
+    e = await node.connect(erin)
+    await e.next("notification:pending")
     await rest.remove_member(alice, room, carol)
     await c.next("room:removed")
     await b.next("room:members_changed")
@@ -76,7 +97,7 @@ async def test_a_tour_of_every_event_validates_against_the_document(node, rest, 
     refused = await node.refused(auth={"token": "garbage"})
     assert contract.error_object_errors(refused["data"]) == []
 
-    clients = [a, b, c, d]
+    clients = [a, b, c, d, e]
     met_events = {name for client in clients for name, _ in client.received}
     assert met_events == set(contract.server_events), set(contract.server_events) - met_events
     outcomes = {(event, answer["ok"]) for client in clients for event, _, answer in client.acks}

@@ -28,7 +28,10 @@ def build_asyncapi(version: str) -> dict:
     operations: dict = {}
     for name, event in CLIENT_EVENTS.items():
         key = _key(name)
-        messages[key] = {"name": name, "summary": event.summary, "payload": to_json_schema(plugin, event.payload)}
+        payload = to_json_schema(plugin, event.payload)
+        if event.optional_payload:
+            payload = {"oneOf": [payload, {"type": "null", "description": "No payload at all is read as {}."}]}
+        messages[key] = {"name": name, "summary": event.summary, "payload": payload}
         messages[key + "_ack"] = {
             "name": name + " (acknowledgement)",
             "payload": {

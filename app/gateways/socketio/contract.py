@@ -15,9 +15,14 @@ from app.chat import events
 from app.chat.errors import Code
 from app.gateways.socketio import schemas
 from app.schemas.payloads import (
+    STATUS,
     CatchUpSchema,
     ErrorSchema,
     MessageSchema,
+    NotificationSchema,
+    PendingNotificationsSchema,
+    PresenceSchema,
+    ReadStateSchema,
     ReceiptSchema,
     RoomSchema,
     RoomViewSchema,
@@ -31,6 +36,7 @@ class ClientEvent:
     ack: type[Schema]
     summary: str
     errors: tuple[Code, ...] = ()
+    optional_payload: bool = False  # no payload at all is read as {}
 
 
 @dataclass(frozen=True)
@@ -61,6 +67,10 @@ class DirectResultSchema(Schema):
 
 class SessionReadySchema(Schema):
     user = fields.Nested(UserSchema, required=True)
+    status = fields.String(required=True, validate=STATUS, metadata={"description": "The status I chose."})
+    total_unread = fields.Integer(
+        allow_none=True, required=True, metadata={"description": "Unread messages over all my rooms."}
+    )
     rooms = fields.List(
         fields.Nested(RoomViewSchema),
         allow_none=True,
@@ -85,6 +95,50 @@ class MembersChangedSchema(Schema):
     added = fields.List(fields.String(), required=True)
     removed = fields.List(fields.String(), required=True)
     owner_id = fields.String(allow_none=True, required=True)
+
+
+class StatusResultSchema(Schema):
+    status = fields.String(required=True, validate=STATUS, metadata={"description": "The canonical status set."})
+
+
+class HeartbeatResultSchema(Schema):
+    status = fields.String(required=True, validate=STATUS)
+    server_time = fields.String(required=True, metadata={"format": "date-time"})
+    presence_ttl = fields.Integer(
+        required=True, metadata={"description": "Seconds a connection stays online without a sign of life."}
+    )
+
+
+class TypingResultSchema(Schema):
+    room_id = fields.String(required=True)
+    typing = fields.Boolean(required=True)
+    announced = fields.Boolean(
+        required=True, metadata={"description": "False when throttled (a repeat) or when there was nothing to stop."}
+    )
+
+
+class AcknowledgedSchema(Schema):
+    acknowledged = fields.Integer(required=True, metadata={"description": "How many were pending."})
+
+
+class TypingUpdateSchema(Schema):
+    room_id = fields.String(required=True)
+    user_id = fields.String(required=True)
+    typing = fields.Boolean(required=True)
+    expires_in = fields.Float(
+        required=True, metadata={"description": "Seconds after which to clear the indicator if no update came."}
+    )
+
+
+class ReceiptReadSchema(Schema):
+    room_id = fields.String(required=True)
+    user_id = fields.String(required=True)
+    read_seq = fields.Integer(required=True)
+    read_at = fields.String(required=True, metadata={"format": "date-time"})
+
+
+class NotificationNewSchema(NotificationSchema):
+    unread_count = fields.Integer(required=True, metadata={"description": "My unread messages in the room."})
 
 
 class ErrorEventSchema(ErrorSchema):
@@ -128,10 +182,63 @@ CLIENT_EVENTS: dict[str, ClientEvent] = {
     "direct:start": ClientEvent(
         schemas.DirectStartSchema, DirectResultSchema, "Start (or find) the direct room with a user."
     ),
+    "presence:set": ClientEvent(
+        schemas.StatusSchema,
+        StatusResultSchema,
+        "Choose my status (online, away, busy, offline to look offline; synonyms accepted). Everyone who shares "
+        "a room with me gets `presence:update` when what they see changes.",
+        (Code.UNKNOWN_STATUS,),
+    ),
+    "presence:heartbeat": ClientEvent(
+        schemas.HeartbeatSchema,
+        HeartbeatResultSchema,
+        "A sign of life (the payload may be omitted): keeps this connection online and records me as seen now.",
+        optional_payload=True,
+    ),
+    "typing:start": ClientEvent(
+        schemas.TypingSchema,
+        TypingResultSchema,
+        "I am typing in a room (members only). Send it as often as you like: the room is told at most every "
+        "TYPING_TIMEOUT/2 seconds, and the state clears after TYPING_TIMEOUT without a repeat.",
+        ROOM_ERRORS,
+    ),
+    "typing:stop": ClientEvent(schemas.TypingSchema, TypingResultSchema, "I stopped typing in a room.", ROOM_ERRORS),
+    "room:read": ClientEvent(
+        schemas.ReadSchema,
+        ReadStateSchema,
+        "Mark a room read up to a seq (default: its last message). The cursor only moves forward; when it "
+        "moves, the room's followers get `receipt:read` and my connections `unread:update`.",
+        (*ROOM_ERRORS, Code.READ_BEYOND_LAST),
+    ),
+    "notifications:ack": ClientEvent(
+        schemas.AckNotificationsSchema,
+        AcknowledgedSchema,
+        "Mark pending notifications delivered by id (ids that are not mine or not pending are ignored).",
+    ),
 }
 
 SERVER_EVENTS: dict[str, ServerEvent] = {
-    "session:ready": ServerEvent(SessionReadySchema, "Sent once after connecting: who I am and my rooms."),
+    "session:ready": ServerEvent(
+        SessionReadySchema, "Sent once after connecting: who I am, my status, my rooms and unread counts."
+    ),
+    events.NOTIFICATION_PENDING: ServerEvent(
+        PendingNotificationsSchema,
+        "Sent once after `session:ready` when notifications were stored while I was offline: the newest "
+        "PENDING_NOTIFICATIONS_MAX). Acknowledge the event (its callback) to mark them delivered; unacknowledged "
+        "ones come again on the next connect.",
+    ),
+    events.NOTIFICATION_NEW: ServerEvent(
+        NotificationNewSchema,
+        "A message arrived in one of my rooms that this connection does not follow (see room:join).",
+    ),
+    events.PRESENCE_UPDATE: ServerEvent(
+        PresenceSchema,
+        "Someone who shares a room with me changed what others see, or I chose a status "
+        "(every connection of mine is told, the one that chose it too).",
+    ),
+    events.TYPING_UPDATE: ServerEvent(TypingUpdateSchema, "Someone started or stopped typing in a room I follow."),
+    events.RECEIPT_READ: ServerEvent(ReceiptReadSchema, "Another member read a room I follow up to a seq."),
+    events.UNREAD_UPDATE: ServerEvent(ReadStateSchema, "I read a room (on any device): its and my total unread."),
     events.MESSAGE_NEW: ServerEvent(
         MessageSchema, "A message in a room this connection joined (its own messages included), in seq order."
     ),

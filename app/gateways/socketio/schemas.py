@@ -54,3 +54,35 @@ class SyncSchema(_Event):
 
 class DirectStartSchema(_Event):
     user_id = Identifier(required=True)
+
+
+class StatusSchema(_Event):
+    status = fields.String(
+        required=True,
+        validate=validate.Length(min=1, max=40),
+        metadata={
+            "description": "online, away, busy or offline (to look offline); synonyms such as available, "
+            "idle, dnd, invisible are accepted."
+        },
+    )
+
+
+class HeartbeatSchema(_Event):
+    pass
+
+
+class TypingSchema(_Event):
+    room_id = Identifier(required=True)
+
+
+class ReadSchema(_Event):
+    room_id = Identifier(required=True)
+    seq = Sequence(
+        allow_none=True,
+        load_default=None,
+        metadata={"description": "Read up to this seq; omitted: up to the room's last message."},
+    )
+
+
+class AckNotificationsSchema(_Event):
+    ids = fields.List(Identifier(), required=True, validate=validate.Length(min=1, max=1000))

@@ -14,6 +14,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Protocol
 from urllib.parse import parse_qs
 
@@ -23,7 +24,8 @@ from marshmallow import Schema
 from app.auth.tokens import TokenVerifier
 from app.chat import events, payloads
 from app.chat.errors import ChatError, Code
-from app.chat.model import User
+from app.chat.model import Device, User, format_time
+from app.chat.rules import check_device
 from app.chat.service import Chat
 from app.gateways.socketio.contract import CLIENT_EVENTS
 from app.gateways.socketio.delivery import DirectDelivery, Fences
@@ -76,6 +78,7 @@ class Connection:
     user: User
     bucket: TokenBucket
     rooms: set[str] = field(default_factory=set)
+    status: str = "online"  # the status the user chose
 
 
 Handler = Callable[[Connection, dict], Awaitable[dict]]
@@ -114,11 +117,18 @@ class SocketGateway:
             "message:send": self._send,
             "sync": self._sync,
             "direct:start": self._direct,
+            "presence:set": self._set_status,
+            "presence:heartbeat": self._heartbeat,
+            "typing:start": self._typing_start,
+            "typing:stop": self._typing_stop,
+            "room:read": self._read,
+            "notifications:ack": self._ack_notifications,
         }
         if handlers.keys() != CLIENT_EVENTS.keys():
             raise RuntimeError("the gateway's handlers and contract.CLIENT_EVENTS disagree")
         for name, handler in handlers.items():
-            self.sio.on(name, self._dispatcher(name, CLIENT_EVENTS[name].payload(), handler))
+            spec = CLIENT_EVENTS[name]
+            self.sio.on(name, self._dispatcher(name, spec.payload(), handler, spec.optional_payload))
         self.sio.on("*", self._unknown)
 
     def attach(self, app) -> None:
@@ -128,11 +138,19 @@ class SocketGateway:
     def connection_count(self) -> int:
         return len(self._connections)
 
+    def is_open(self, sid: str) -> bool:
+        return sid in self._connections
+
+    def live_connections(self) -> list[tuple[str, str]]:
+        """(user_id, conn id) of every connection on this node, for presence keep-alive."""
+        return [(connection.user.id, sid) for sid, connection in self._connections.items()]
+
     # -- connections ---------------------------------------------------------------------------
 
     async def _connect(self, sid: str, environ: dict, auth: object) -> None:
         try:
             user = await self._authenticate(environ, auth)
+            device = _device(environ, auth)
         except ChatError as exc:
             log.info("connection refused: %s", exc.code.value)
             raise socketio.exceptions.ConnectionRefusedError(exc.message, _error(exc)) from None
@@ -143,10 +161,18 @@ class SocketGateway:
         try:
             await self._subscriptions.subscribe(topic)
         except Exception as exc:
-            await self._forget(connection, subscribed=False)
+            await self._forget(connection, subscribed=False, online=False)
             error = exc if isinstance(exc, ChatError) else ChatError(Code.INTERNAL_ERROR, "internal error")
             raise socketio.exceptions.ConnectionRefusedError(error.message, _error(error)) from None
         await self._delivery.follow(sid, topic)
+        try:
+            connection.status = await self._chat.presence.connected(user, sid, device)
+        except Exception as exc:
+            await self._forget(connection, subscribed=True, online=False)
+            if not isinstance(exc, ChatError):
+                log.exception("recording presence failed")
+            error = exc if isinstance(exc, ChatError) else ChatError(Code.INTERNAL_ERROR, "internal error")
+            raise socketio.exceptions.ConnectionRefusedError(error.message, _error(error)) from None
         # Sent after the connect handler returns, so it follows Socket.IO's CONNECT packet.
         self.sio.start_background_task(self._ready, sid)
 
@@ -166,21 +192,55 @@ class SocketGateway:
         if connection is None:
             return
         try:
-            rooms = [payloads.room_view(view) for view in await self._chat.rooms.list(connection.user)]
+            views = await self._chat.rooms.list(connection.user)
+            rooms = [payloads.room_view(view) for view in views]
+            total_unread = sum(view.unread for view in views)
         except Exception as exc:
-            if not isinstance(exc, ChatError):
-                log.exception("listing rooms for session:ready failed")
-            error = exc if isinstance(exc, ChatError) else ChatError(Code.INTERNAL_ERROR, "internal error")
-            await self.sio.emit("error", {**_error(error), "event": "session:ready"}, to=sid)
-            rooms = None
-        await self.sio.emit("session:ready", {"user": payloads.user(connection.user), "rooms": rooms}, to=sid)
+            await self._emit_error(sid, "session:ready", exc)
+            rooms, total_unread = None, None
+        ready = {
+            "user": payloads.user(connection.user),
+            "status": connection.status,
+            "rooms": rooms,
+            "total_unread": total_unread,
+        }
+        await self.sio.emit("session:ready", ready, to=sid)
+        await self._send_pending(connection)
+
+    async def _send_pending(self, connection: Connection) -> None:
+        """Pending notifications, if any, as one list; they are marked delivered when the client
+        acknowledges the event (or later with `notifications:ack`, or over REST)."""
+        try:
+            found, total = await self._chat.notifications.pending(connection.user)
+        except Exception as exc:
+            await self._emit_error(connection.sid, events.NOTIFICATION_PENDING, exc)
+            return
+        if not found:
+            return
+        data = {"notifications": [n.record() for n in found], "total": total}
+        ids = [n.id for n in found if n.id is not None]
+        user = connection.user
+
+        async def received(*_answer: object) -> None:
+            try:
+                await self._chat.notifications.acknowledge(user, ids)
+            except Exception:
+                log.exception("marking pending notifications delivered failed")
+
+        await self.sio.emit(events.NOTIFICATION_PENDING, data, to=connection.sid, callback=received if ids else None)
+
+    async def _emit_error(self, sid: str, event: str, exc: Exception) -> None:
+        if not isinstance(exc, ChatError):
+            log.exception("%s failed", event)
+        error = exc if isinstance(exc, ChatError) else ChatError(Code.INTERNAL_ERROR, "internal error")
+        await self.sio.emit("error", {**_error(error), "event": event}, to=sid)
 
     async def _disconnect(self, sid: str, reason: object = None) -> None:
         connection = self._connections.get(sid)
         if connection is not None:
-            await self._forget(connection, subscribed=True)
+            await self._forget(connection, subscribed=True, online=True)
 
-    async def _forget(self, connection: Connection, subscribed: bool) -> None:
+    async def _forget(self, connection: Connection, subscribed: bool, online: bool) -> None:
         self._connections.pop(connection.sid, None)
         sids = self._by_user.get(connection.user.id)
         if sids is not None:
@@ -191,12 +251,21 @@ class SocketGateway:
             await self._unfollow_room(connection, room_id)
         if subscribed:
             await self._subscriptions.unsubscribe(events.user_topic(connection.user.id))
+        try:
+            await self._chat.typing.gone(connection.sid)
+            if online:
+                await self._chat.presence.disconnected(connection.user.id, connection.sid)
+        except Exception:
+            # The sweep marks the connection gone once its expiry passes.
+            log.exception("recording a disconnect failed")
 
     # -- client events -------------------------------------------------------------------------
 
-    def _dispatcher(self, name: str, schema: Schema, handler: Handler):
+    def _dispatcher(self, name: str, schema: Schema, handler: Handler, optional_payload: bool):
         async def dispatch(sid: str, *args):
             raw = args[0] if len(args) == 1 else (list(args) or None)
+            if raw is None and optional_payload:
+                raw = {}
             try:
                 connection = self._connections.get(sid)
                 if connection is None:
@@ -303,6 +372,34 @@ class SocketGateway:
         view, created = await self._chat.rooms.start_direct(connection.user, data["user_id"])
         return {"room": payloads.room_view(view), "created": created}
 
+    async def _set_status(self, connection: Connection, data: dict) -> dict:
+        connection.status = await self._chat.presence.choose(connection.user, data["status"])
+        return {"status": connection.status}
+
+    async def _heartbeat(self, connection: Connection, data: dict) -> dict:
+        connection.status = await self._chat.presence.heartbeat(connection.user, connection.sid)
+        return {
+            "status": connection.status,
+            "server_time": format_time(datetime.now(UTC)),
+            "presence_ttl": self._chat.presence.ttl_ms // 1000,
+        }
+
+    async def _typing_start(self, connection: Connection, data: dict) -> dict:
+        announced = await self._chat.typing.start(connection.user, connection.sid, data["room_id"])
+        return {"room_id": data["room_id"], "typing": True, "announced": announced}
+
+    async def _typing_stop(self, connection: Connection, data: dict) -> dict:
+        announced = await self._chat.typing.stop(connection.user, connection.sid, data["room_id"])
+        return {"room_id": data["room_id"], "typing": False, "announced": announced}
+
+    async def _read(self, connection: Connection, data: dict) -> dict:
+        state = await self._chat.reads.mark(connection.user, data["room_id"], data["seq"])
+        return payloads.read_state(state)
+
+    async def _ack_notifications(self, connection: Connection, data: dict) -> dict:
+        count = await self._chat.notifications.acknowledge(connection.user, data["ids"])
+        return {"acknowledged": count}
+
     # -- events from the bus -------------------------------------------------------------------
 
     async def deliver(self, topic: str, event: events.Event) -> None:
@@ -310,6 +407,10 @@ class SocketGateway:
         skip: list[str] = []
         if event.name == events.MESSAGE_NEW:
             skip = self._fences.skip(topic, event.data)
+        elif event.name in (events.TYPING_UPDATE, events.RECEIPT_READ):
+            skip = list(self._by_user.get(event.data["user_id"], ()))  # the user's own connections
+        elif event.name == events.NOTIFICATION_NEW:
+            skip = self._following(topic, event.data["room_id"])  # they show the message itself
         elif event.name == events.ROOM_REMOVED:
             await self._evict(topic, event.data["room_id"])
         await self._delivery.deliver(topic, event.name, event.data, skip)
@@ -320,6 +421,15 @@ class SocketGateway:
             await self.sio.emit("error", {**_error(error), "event": None}, to=sid)
             await self.sio.disconnect(sid)
 
+    def _following(self, user_topic: str, room_id: str) -> list[str]:
+        """The connections here of the topic's user that follow the room."""
+        user_id = events.topic_user_id(user_topic) or ""
+        return [
+            sid
+            for sid in self._by_user.get(user_id, ())
+            if (connection := self._connections.get(sid)) is not None and room_id in connection.rooms
+        ]
+
     async def _evict(self, topic: str, room_id: str) -> None:
         """A user left or was removed: their connections here stop following the room."""
         user_id = events.topic_user_id(topic)
@@ -327,6 +437,20 @@ class SocketGateway:
             connection = self._connections.get(sid)
             if connection is not None:
                 await self._unfollow_room(connection, room_id)
+
+
+def _device(environ: dict, auth: object) -> Device:
+    """`device_unique_id` and `preferred_language` from the auth payload (or the query string)."""
+    auth = auth if isinstance(auth, dict) else {}
+    query = parse_qs(environ.get("QUERY_STRING", ""))
+    values = []
+    for name in ("device_unique_id", "preferred_language"):
+        value = auth.get(name, query.get(name, [None])[0])
+        if value is not None and not isinstance(value, str):
+            raise ChatError(Code.INVALID_PAYLOAD, f"{name} must be a string", {"fields": {name: ["not a string"]}})
+        values.append(value)
+    check_device(*values)
+    return Device(*values)
 
 
 def _error(exc: ChatError) -> dict:
