@@ -13,7 +13,7 @@ import re
 import sys
 from pathlib import Path
 
-from bench import message_path, persist
+from bench import message_path, persist, presence
 from bench.common import machine, today
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
@@ -29,6 +29,15 @@ PATH_RUNS = [
     {"clients": 1000, "room_size": 10, "seconds": 10, "client_procs": 1},
     {"clients": 200, "room_size": 100, "seconds": 10, "client_procs": 1},
 ]
+PRESENCE_RUN = {
+    "users": 200,
+    "concurrency": 50,
+    "churn_seconds": 10,
+    "contacts": (10, 100, 1000),
+    "listeners": 100,
+    "subjects": 10,
+    "seconds": 4,
+}
 
 
 def _persist_section() -> list[str]:
@@ -75,6 +84,67 @@ def _path_section() -> list[str]:
     return lines
 
 
+def _presence_section() -> list[str]:
+    run = PRESENCE_RUN
+    command = (
+        f"`python -m bench.presence --users {run['users']} --concurrency {run['concurrency']} "
+        f"--churn-seconds {run['churn_seconds']} --contacts {','.join(map(str, run['contacts']))} "
+        f"--listeners {run['listeners']} --subjects {run['subjects']} --seconds {run['seconds']}`"
+    )
+    r = presence.run(**run)
+    c = r["churn"]
+    offline = (
+        f"all, {c['offline_after']:.1f} s after the last close"
+        if c["offline"] == c["users"]
+        else f"NO: {c['offline']} of {c['users']} after {c['offline_after']:.1f} s"
+    )
+    churn_row = (
+        f"| {c['users']} | {c['concurrency']} | {c['cycle_rate']:,.0f} | {c['failed']:,} | {c['connect_p50_ms']:.1f} "
+        f"| {c['connect_p99_ms']:.1f} | {c['cpu']['node']:.0f} | {c['cpu']['rest']:.0f} "
+        f"| {c['node_ms_per_cycle']:.1f} | {offline} | {c['live_in_redis'] + c['expiry_entries']} |"
+    )
+    print(churn_row, flush=True)
+    lines = [
+        "### Presence (one web node, no worker)",
+        "",
+        f"Both tables come from one run of {command}. CPU is in percent of one core over the window; "
+        '"elsewhere" is what the rest of the machine used meanwhile (anything but the node, the clients, '
+        "Redis and this run's Postgres backends).",
+        "",
+        "Churn: each loop connects one of its users, waits for `session:ready`, closes, and takes the next.",
+        "",
+        "| Users | Loops | Connect+disconnect cycles/s | Failed | Connect p50 ms | Connect p99 ms "
+        "| Node CPU % | Elsewhere CPU % | Node CPU per cycle, ms | Shown offline afterwards (asked over REST) "
+        "| Connections left in Redis |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+        churn_row,
+        "",
+        "Fan-out: subjects who share rooms with K contacts change status closed-loop (`presence:set`); "
+        f"up to {run['listeners']} of the contacts listen. Latency is to each listener's `presence:update`; "
+        "the node publishes before it acknowledges, so the update arrives about when the acknowledgement "
+        "does. The last two columns time the steps that grow with K alone, from the benchmark process with the "
+        "node's libraries (Peewee; redis-py's asyncio pipeline).",
+        "",
+        "| Contacts (K) | Listening | Subjects | Status changes/s | Ack p50 ms | Ack p99 ms "
+        "| Update after request p50 / p99 ms | Update after ack p50 / p99 ms | Updates delivered/s "
+        "| Delivered of expected (wrong status) | Node CPU % | Elsewhere CPU % | Node CPU per change, ms "
+        "| Contacts query alone, ms | K + 1 PUBLISH in one pipeline alone, ms |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for f in r["fanout"]:
+        lines.append(
+            f"| {f['contacts']:,} | {f['listeners']} | {f['subjects']} | {f['change_rate']:,.0f} "
+            f"| {f['ack_p50_ms']:.1f} | {f['ack_p99_ms']:.1f} "
+            f"| {f['after_request_p50_ms']:.1f} / {f['after_request_p99_ms']:.1f} "
+            f"| {f['after_ack_p50_ms']:.1f} / {f['after_ack_p99_ms']:.1f} | {f['delivery_rate']:,.0f} "
+            f"| {f['delivered']:,} of {f['expected']:,} ({f['wrong']}) | {f['cpu']['node']:.0f} "
+            f"| {f['cpu']['rest']:.0f} | {f['node_ms_per_change']:.2f} | {f['contacts_ms']:.2f} "
+            f"| {f['publish_ms']:.2f} |"
+        )
+        print(lines[-1], flush=True)
+    return lines
+
+
 def main() -> None:
     measured = [
         BEGIN,
@@ -84,6 +154,8 @@ def main() -> None:
         *_persist_section(),
         "",
         *_path_section(),
+        "",
+        *_presence_section(),
         END,
     ]
     text = DOC.read_text() if DOC.exists() else f"# Benchmarks\n\n{BEGIN}\n{END}\n"
