@@ -91,27 +91,13 @@ class PresenceClient(LeanClient):
         if listen:
             self._reader = asyncio.create_task(self._read())
 
-    async def _read(self) -> None:
-        async for frame in self._ws:
-            if frame.type is not aiohttp.WSMsgType.TEXT:
-                continue
-            text: str = frame.data
-            if text.startswith(UPDATE):
-                if self.recording:
-                    arrived = time.perf_counter()
-                    end = text.index('"', len(UPDATE))
-                    start = text.index(STATUS, end) + len(STATUS)
-                    self.updates.append((text[len(UPDATE) : end], text[start : text.index('"', start)], arrived))
-                    self.frames += 1
-            elif text.startswith("43"):
-                head, _, body = text[2:].partition("[")
-                future = self._acks.pop(int(head), None)
-                if future is not None and not future.done():
-                    future.set_result(orjson.loads("[" + body)[0])
-            elif text == "2":
-                await self._ws.send_str("3")
-            elif text.startswith("44"):
-                raise ConnectionError(text)
+    def on_event(self, text: str) -> None:
+        if self.recording and text.startswith(UPDATE):
+            arrived = time.perf_counter()
+            end = text.index('"', len(UPDATE))
+            start = text.index(STATUS, end) + len(STATUS)
+            self.updates.append((text[len(UPDATE) : end], text[start : text.index('"', start)], arrived))
+            self.frames += 1
 
 
 class Cpu:

@@ -49,10 +49,8 @@ class LeanClient:
             if frame.type is not aiohttp.WSMsgType.TEXT:
                 continue
             text: str = frame.data
-            if text.startswith('42["message:new"'):
-                if self.counting:
-                    self.delivered += 1
-                    self.last_delivery = time.time()
+            if text.startswith("42"):
+                self.on_event(text)
             elif text.startswith("43"):
                 head, _, body = text[2:].partition("[")
                 future = self._acks.pop(int(head), None)
@@ -64,6 +62,12 @@ class LeanClient:
                 self._connected.set()
             elif text.startswith("44"):
                 raise ConnectionError(text)
+
+    def on_event(self, text: str) -> None:
+        """An event frame (`42[...]`), undecoded: counts `message:new` deliveries."""
+        if self.counting and text.startswith('42["message:new"'):
+            self.delivered += 1
+            self.last_delivery = time.time()
 
     async def close(self) -> None:
         if self._ws is not None:

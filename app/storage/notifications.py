@@ -58,17 +58,20 @@ def _notification(row) -> Notification:
 def pending(user_id: str, limit: int) -> tuple[list[Notification], int]:
     waiting = NotificationRow.user_id == user_id
     waiting &= NotificationRow.delivered_at.is_null()
-    total = NotificationRow.select().where(waiting).count()
-    if not total:
-        return [], 0
+    # One query on every connect: the window count is taken before LIMIT applies.
     query = (
-        NotificationRow.select(NotificationRow, UserRow.name.alias("sender_name"))
+        NotificationRow.select(
+            NotificationRow,
+            UserRow.name.alias("sender_name"),
+            peewee.fn.COUNT(NotificationRow.id).over().alias("total"),
+        )
         .join(UserRow, peewee.JOIN.LEFT_OUTER, on=(UserRow.id == NotificationRow.sender_id))
         .where(waiting)
         .order_by(NotificationRow.id.desc())
         .limit(limit)
     )
-    return [_notification(row) for row in reversed(list(query.objects()))], total
+    rows = list(query.objects())
+    return [_notification(row) for row in reversed(rows)], rows[0].total if rows else 0
 
 
 def acknowledge(user_id: str, ids: Sequence[str], now: datetime) -> int:

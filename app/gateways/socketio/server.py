@@ -25,7 +25,6 @@ from app.auth.tokens import TokenVerifier
 from app.chat import events, payloads
 from app.chat.errors import ChatError, Code
 from app.chat.model import Device, User, format_time
-from app.chat.rules import check_device
 from app.chat.service import Chat
 from app.gateways.socketio.contract import CLIENT_EVENTS
 from app.gateways.socketio.delivery import DirectDelivery, Fences
@@ -449,8 +448,7 @@ def _device(environ: dict, auth: object) -> Device:
         if value is not None and not isinstance(value, str):
             raise ChatError(Code.INVALID_PAYLOAD, f"{name} must be a string", {"fields": {name: ["not a string"]}})
         values.append(value)
-    check_device(*values)
-    return Device(*values)
+    return Device(*values)  # its values are checked by the core (Presence.connected)
 
 
 def _error(exc: ChatError) -> dict:
