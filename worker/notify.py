@@ -33,7 +33,12 @@ def run(records: list[dict]) -> dict:
     everyone = sorted({user_id for ids in members.values() for user_id in ids})
     online = recipients.online_users(runtime.redis, runtime.keys, everyone, int(time.time() * 1000))
     pairs = sorted({(user_id, m.room_id) for m in messages for user_id in members.get(m.room_id, ())})
+    # The further of the two cursors: Redis is ahead between presence flushes, Postgres after a Redis data loss.
     cursors = recipients.read_cursors(runtime.redis, runtime.keys, pairs)
+    for user_id, room_id in pairs:
+        stored = members[room_id][user_id]
+        if stored > cursors.get((user_id, room_id), 0):
+            cursors[(user_id, room_id)] = stored
     decided = plan(messages, members, online, cursors, names, settings.notification_excerpt_length)
     unread = {(n.user_id, n.message_id): count for n, count in decided.store}
     with runtime.database() as db:

@@ -18,7 +18,7 @@ the send path.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from app.chat.model import Message, Notification, User
@@ -34,7 +34,7 @@ class Plan:
 
 def plan(
     messages: Iterable[Message],
-    members: Mapping[str, Sequence[str]],
+    members: Mapping[str, Collection[str]],
     online: set[str],
     cursors: Mapping[tuple[str, str], int],
     names: Mapping[str, str | None],

@@ -203,14 +203,16 @@ def read_positions(user_id: str) -> dict[str, int]:
     return {str(room_id): seq for room_id, seq in query.tuples()}
 
 
-def members_of_rooms(room_ids: Sequence[str]) -> dict[str, list[str]]:
-    """room_id -> member ids, for the rooms that exist among `room_ids` (workers)."""
+def members_of_rooms(room_ids: Sequence[str]) -> dict[str, dict[str, int]]:
+    """room_id -> {member id: read cursor in Postgres}, for the rooms that exist among `room_ids` (workers)."""
     pks = [pk for pk in (room_pk(room_id) for room_id in room_ids) if pk is not None]
-    found: dict[str, list[str]] = {}
+    found: dict[str, dict[str, int]] = {}
     if pks:
-        query = MembershipRow.select(MembershipRow.room_id, MembershipRow.user_id).where(MembershipRow.room_id.in_(pks))
-        for room_id, user_id in query.tuples():
-            found.setdefault(str(room_id), []).append(user_id)
+        query = MembershipRow.select(MembershipRow.room_id, MembershipRow.user_id, MembershipRow.last_read_seq).where(
+            MembershipRow.room_id.in_(pks)
+        )
+        for room_id, user_id, last_read_seq in query.tuples():
+            found.setdefault(str(room_id), {})[user_id] = last_read_seq
     return found
 
 

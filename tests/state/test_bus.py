@@ -222,3 +222,18 @@ async def test_after_redis_drops_the_connection_the_bus_resubscribes_and_deliver
     finally:
         await bus.stop()
         await connection.aclose()
+
+
+async def test_publish_many_reaches_each_subscribed_topic_once_across_chunks(bus_and_inbox, monkeypatch):
+    bus, inbox = bus_and_inbox
+    monkeypatch.setattr("app.state.bus.PUBLISH_MANY_CHUNK", 7)  # 25 topics: four script calls
+    topics = [f"user:{uuid.uuid4().hex}" for _ in range(25)]
+    followed = topics[::4]
+    for topic in followed:
+        await bus.subscribe(topic)
+    await bus.publish_many(topics, Event("presence:update", {"tag": "many", "n": [1, "ü"]}))
+    await bus.publish_many([], Event("presence:update", {"tag": "none"}))
+    delivered = await inbox.nothing_until(bus)
+    assert sorted(delivered) == sorted(
+        (topic, Event("presence:update", {"tag": "many", "n": [1, "ü"]})) for topic in followed
+    )

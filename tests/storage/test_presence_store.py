@@ -323,12 +323,13 @@ def test_read_positions_of_a_user_per_room(db, make_users, now):
     assert read_positions(nobody) == {}
 
 
-def test_members_of_rooms_names_the_members_of_rooms_that_exist(db, make_users, now):
+def test_members_of_rooms_names_the_members_of_rooms_that_exist_with_their_read_cursors(db, make_users, now):
     ann, bob, cat = make_users("ann", "bob", "cat")
     first = create_group("A", ann, [bob], now).id
     second = create_group("B", cat, [], now).id
+    presence.write(db, [], [], [(int(first), bob, 4)])
     found = members_of_rooms([first, second, "999999999999", "abc", "012", first])
-    assert {room: sorted(ids) for room, ids in found.items()} == {first: sorted([ann, bob]), second: [cat]}
+    assert found == {first: {ann: 0, bob: 4}, second: {cat: 0}}
     assert members_of_rooms([]) == {}
 
 

@@ -112,6 +112,9 @@ async def test_heartbeats_enqueue_one_flush_job_that_writes_last_seen_and_the_de
         assert proc.popen.returncode == 0, proc.tail()
 
     await drain()  # whatever earlier tests left queued; the flush job clears the flag
+    # An earlier test on this prefix may have lost its flush job (its worker was killed mid-job): its
+    # request flag then stands until FLUSH_FLAG_TTL. Start from no request, as a fresh deployment does.
+    cluster.redis.delete(cluster.keys.flush_requested)
     assert queue.count == 0
     assert pg("SELECT last_seen_at FROM users WHERE id = %s", (alice,)) == [(None,)]
 

@@ -18,6 +18,7 @@ from rq.registry import FailedJobRegistry
 from app.jobs.names import DELIVER_WEBHOOK
 from app.jobs.queues import enqueue_persist, open_queue
 from app.state.keys import MESSAGES_QUEUE, NOTIFICATIONS_QUEUE
+from app.storage.models import MembershipRow
 from tests.worker.conftest import now_ms
 
 SECRET = "webhook-secret-" + "s" * 24
@@ -168,3 +169,18 @@ async def test_without_a_webhook_url_nothing_is_pushed_and_the_notifications_are
     assert failed_jobs(lane) == []
     for user in (bob, carol):
         assert len(await pending_ids(client, token, user)) == 1
+
+
+async def test_a_member_who_read_the_messages_per_postgres_alone_is_not_notified(lane, group, drain, client, token, db):
+    """After a Redis data loss the read cursors live only in Postgres (memberships.last_read_seq): the notify
+    job takes the further of the two, so a member who had read the messages is not notified again."""
+    lane = lane()
+    _owner, bob, carol = group.members
+    MembershipRow.update(last_read_seq=2).where(
+        (MembershipRow.room_id == int(group.room_id)) & (MembershipRow.user_id == carol)
+    ).execute()
+    lane.redis.hset(lane.keys.read_cursors(bob), group.room_id, 1)  # Redis ahead of Postgres for bob
+    persist(lane, group, "one", "two")
+    await drain(**lane.env, PUSH_WEBHOOK_URL="")
+    assert await pending_ids(client, token, carol) == []
+    assert len(await pending_ids(client, token, bob)) == 1  # the second message only
