@@ -78,6 +78,7 @@ def main(argv: list[str] | None = None) -> int:
                     "queue",
                     "presence",
                     "notifications",
+                    "attachments",
                     "logging",
                 ),
             )

@@ -14,17 +14,20 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import aiohttp_jinja2
+import emoji
 import jinja2
 import redis
 import redis.asyncio as aioredis
 from aiohttp import web
 
 from app.auth.tokens import TokenVerifier
+from app.chat.attachments import AttachmentOptions
 from app.chat.errors import ChatError, Code
 from app.chat.events import SYSTEM_TOPIC, USER_DISABLED, Event
 from app.chat.ids import MAX_NODE, Snowflake, SystemClock
 from app.chat.rules import Limits
 from app.chat.service import Chat, build_chat
+from app.files.local import LocalBlobStore
 from app.gateways.socketio.asyncapi import build_asyncapi
 from app.gateways.socketio.server import GatewayOptions, SocketGateway
 from app.jobs.batcher import PersistBatcher
@@ -39,12 +42,16 @@ from app.state.message_log import RedisMessageLog
 from app.state.presence import RedisPresence
 from app.state.rate_limit import RedisRateLimiter
 from app.storage import migrate
+from app.storage.attachments import PgAttachmentStore
 from app.storage.database import AsyncDatabase, open_database
+from app.storage.favorites import PgFavoriteStore
 from app.storage.messages import PgMessageStore
 from app.storage.notifications import PgNotificationStore
+from app.storage.reactions import PgReactionStore
 from app.storage.rooms import PgRoomStore
+from app.storage.search import PgSearchIndex
 from app.storage.users import PgUserStore
-from config import Settings
+from config import ConfigError, Settings
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +94,16 @@ def limits(settings: Settings) -> Limits:
         presence_ttl=settings.presence.presence_ttl,
         typing_timeout=settings.presence.typing_timeout,
         pending_notifications_max=settings.notifications.pending_notifications_max,
+        search_query_max=s.search_query_max,
+        system_messages=s.system_messages,
     )
+
+
+def attachment_options(settings: Settings) -> AttachmentOptions:
+    s = settings.attachments
+    if not s.attachment_secret:
+        raise ConfigError("ATTACHMENT_SECRET is required when JWT_SECRET is not set")
+    return AttachmentOptions(s.attachment_secret.encode(), s.max_upload_bytes, s.attachment_url_ttl)
 
 
 def build_services(settings: Settings) -> Services:
@@ -117,6 +133,7 @@ def build_services(settings: Settings) -> Services:
     flush = FlushRequester(functools.partial(enqueue_flush, open_queue(rq_redis, keys, PRESENCE_QUEUE)))
     bus = RedisBus(async_redis, keys)
     ids = Snowflake(node=0)  # the real node number is drawn at start-up
+    attachment_store = PgAttachmentStore(db)
     chat = build_chat(
         user_store=PgUserStore(db),
         room_store=PgRoomStore(db),
@@ -125,11 +142,18 @@ def build_services(settings: Settings) -> Services:
         persist=batcher,
         presence_state=RedisPresence(async_redis, keys, settings.presence.presence_ttl),
         notification_store=PgNotificationStore(db),
+        reaction_store=PgReactionStore(db),
+        favorite_store=PgFavoriteStore(db),
         flush=flush,
         bus=bus,
         ids=ids,
         clock=SystemClock(),
         limits=limits(settings),
+        attachment_store=attachment_store,
+        blobs=LocalBlobStore(settings.attachments.upload_dir),
+        attachment_options=attachment_options(settings),
+        is_emoji=emoji.is_emoji,
+        search_index=PgSearchIndex(db, settings.limits.search_timeout),
     )
     server = settings.server
     verifier = TokenVerifier(settings.auth)

@@ -10,6 +10,8 @@ fails at start rather than on the first message.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import hmac
 import os
 import secrets
 import tomllib
@@ -181,6 +183,10 @@ class LimitsConfig:
     event_burst: int = field(metadata=doc("Socket.IO event burst per connection."))
     max_room_members: int = field(metadata=doc("Most members a group room may have."))
     history_page_max: int = field(metadata=doc("Largest `limit` of one history page."))
+    search_query_max: int = field(metadata=doc("Longest search query, in characters."))
+    search_timeout: float = field(
+        metadata=doc("Seconds one search may take in Postgres; a slower one is refused as `search_too_broad`.")
+    )
     catchup_limit: int = field(
         metadata=doc("Most missed messages returned by one join or sync; the rest is paged over REST.")
     )
@@ -190,6 +196,9 @@ class LimitsConfig:
     )
     user_cache_ttl: int = field(
         metadata=doc("Seconds a node trusts a cached user row (bounds how long a disabled user keeps REST access).")
+    )
+    system_messages: bool = field(
+        metadata=doc("Put a system message in the timeline when a direct chat starts and when members change.")
     )
 
     def check(self) -> None:
@@ -206,6 +215,8 @@ class LimitsConfig:
         for name in ("message_rate", "api_rate", "event_rate"):
             _require(getattr(self, name) > 0, name.upper(), "must be positive")
         _require(self.idempotency_ttl >= 60, "IDEMPOTENCY_TTL", "must be at least 60 seconds")
+        _require(1 <= self.search_query_max <= 1000, "SEARCH_QUERY_MAX", "must be 1 to 1000")
+        _require(self.search_timeout > 0, "SEARCH_TIMEOUT", "must be positive")
 
 
 @dataclass(frozen=True)
@@ -335,6 +346,38 @@ class WorkerConfig:
 
 
 @dataclass(frozen=True)
+class AttachmentsConfig:
+    max_upload_bytes: int = field(
+        metadata=doc(
+            "Largest uploaded file, in bytes; a larger upload is refused (413) as soon as that many bytes arrived. Only the upload route reads past MAX_FRAME_BYTES."
+        )
+    )
+    upload_dir: str = field(
+        metadata=doc("Folder of uploaded files (local disk storage). Unset: `uploads` under DATA_DIR.")
+    )
+    attachment_url_ttl: int = field(
+        metadata=doc(
+            "Seconds a signed download link stays valid (rounded up by at most a twelfth, so repeated links are equal and cacheable)."
+        )
+    )
+    attachment_secret: str = field(
+        metadata=doc(
+            "HMAC key of download links (at least 32 bytes). Unset: derived from JWT_SECRET; required when tokens use a public key."
+        )
+    )
+
+    def check(self) -> None:
+        _require(self.max_upload_bytes >= 1, "MAX_UPLOAD_BYTES", "must be at least 1")
+        _require(bool(self.upload_dir), "UPLOAD_DIR", "must not be empty")
+        _require(self.attachment_url_ttl >= 10, "ATTACHMENT_URL_TTL", "must be at least 10 seconds")
+        _require(
+            len(self.attachment_secret.encode()) >= 32,
+            "ATTACHMENT_SECRET",
+            "must be at least 32 bytes (it is required when JWT_SECRET is not set)",
+        )
+
+
+@dataclass(frozen=True)
 class PathsConfig:
     data_dir: str = field(metadata=doc("Folder for embedded Redis and Postgres and the development secret."))
 
@@ -365,6 +408,7 @@ class Settings:
     presence: PresenceConfig
     notifications: NotificationsConfig
     worker: WorkerConfig
+    attachments: AttachmentsConfig
     paths: PathsConfig
     logging: LoggingConfig
 
@@ -382,6 +426,7 @@ _SECTION_CLASSES = {
     "presence": PresenceConfig,
     "notifications": NotificationsConfig,
     "worker": WorkerConfig,
+    "attachments": AttachmentsConfig,
     "paths": PathsConfig,
     "logging": LoggingConfig,
 }
@@ -400,9 +445,21 @@ def load(env: Mapping[str, str] | None = None, *, require: tuple[str, ...] = ())
     if settings.auth.dev_mode and not settings.auth.jwt_secret and not settings.auth.jwt_public_key:
         secret = dev_secret(Path(settings.paths.data_dir))
         settings = settings.replace(auth=dataclasses.replace(settings.auth, jwt_secret=secret))
+    settings = settings.replace(attachments=_attachment_defaults(settings))
     for name in require:
         getattr(settings, name).check()
     return settings
+
+
+def _attachment_defaults(settings: Settings) -> AttachmentsConfig:
+    """UPLOAD_DIR under DATA_DIR, and the link key derived from JWT_SECRET, when they are not set."""
+    section = settings.attachments
+    if not section.upload_dir:
+        section = dataclasses.replace(section, upload_dir=str(Path(settings.paths.data_dir) / "uploads"))
+    if not section.attachment_secret and settings.auth.jwt_secret:
+        derived = hmac.new(settings.auth.jwt_secret.encode(), b"chat attachment links", hashlib.sha256).hexdigest()
+        section = dataclasses.replace(section, attachment_secret=derived)
+    return section
 
 
 def dev_secret(data_dir: Path) -> str:

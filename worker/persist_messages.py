@@ -1,30 +1,57 @@
-"""Job: move a batch of acknowledged messages from the outbox into Postgres.
+"""Job: move a batch of acknowledged messages, edits and deletes from the outbox into Postgres.
 
 Idempotent end to end: messages already persisted are gone from the
-outbox or skipped by the insert, and the outbox is cleared only after the
-commit. A worker killed anywhere in here leaves the messages in the
-outbox, where the redrive finds them again.
+outbox or skipped by the insert, changes apply only over older versions,
+and the outbox is cleared only after the commit. A worker killed anywhere
+in here leaves the batch in the outbox, where the redrive finds it again.
 """
 
 from __future__ import annotations
 
+import logging
+
+import orjson
+
+from app.chat.model import Change
 from app.chat.rules import excerpt
 from app.jobs.queues import enqueue_notify
-from app.state.keys import NOTIFICATIONS_QUEUE
-from app.storage.messages import insert_batch
+from app.state.keys import NOTIFICATIONS_QUEUE, is_change_field
+from app.storage.messages import apply_changes, insert_batch
 from worker.runtime import open_runtime
+
+log = logging.getLogger(__name__)
 
 
 def run(fields: list[str]) -> dict:
     runtime = open_runtime()
-    records = runtime.outbox.take(fields)
+    message_fields = [field for field in fields if not is_change_field(field)]
+    records = runtime.outbox.take(message_fields)
+    raw_changes = runtime.outbox.take_raw([field for field in fields if is_change_field(field)])
+    changes = [Change.from_record(orjson.loads(body)) for body in raw_changes.values()]
+    # A change can overtake its message (the message's own job still queued): persist the message first.
+    # Its own job still runs, finds it stored, notifies and clears it.
+    lagging = [f for f in runtime.outbox.locate([c.message_id for c in changes]) if f not in set(message_fields)]
     with runtime.database() as db:
-        inserted = insert_batch(db, records)
-    if records:
+        inserted = insert_batch(db, records + runtime.outbox.take(lagging))
+        present = apply_changes(db, changes)
+    new = [record for record in records if record.get("type") != "system"]
+    if new:
         # Before the outbox is cleared: a crash in between persists (a no-op) and notifies again,
         # and stored notifications are unique per (user, message).
         length = runtime.settings.notifications.notification_excerpt_length
-        trimmed = [{**record, "content": excerpt(record["content"], length)} for record in records]
+        trimmed = [{**record, "content": excerpt(_shown(record), length)} for record in new]
         enqueue_notify(runtime.queue(NOTIFICATIONS_QUEUE), trimmed, runtime.settings.queue.retry_intervals)
-    runtime.outbox.done(fields)
-    return {"messages": len(records), "inserted": inserted}
+    runtime.outbox.done(message_fields, [record["id"] for record in records])
+    lost = [c.message_id for c in changes if c.message_id not in present]
+    if lost:
+        log.warning("changes of %d messages found no message to apply to (lost with Redis data?): %s", len(lost), lost)
+    runtime.outbox.changes_done(raw_changes)
+    return {"messages": len(records), "inserted": inserted, "changes": len(changes)}
+
+
+def _shown(record: dict) -> str:
+    """What a notification quotes: the text, or for a file without a caption, its kind and name."""
+    attachment = record.get("attachment")
+    if record["content"].strip() or not attachment:
+        return record["content"]
+    return f"[{attachment['kind']}] {attachment['name']}"

@@ -30,12 +30,28 @@ class Code(StrEnum):
     UNKNOWN_STATUS = "unknown_status"
     READ_BEYOND_LAST = "read_beyond_last"
     USER_NOT_FOUND = "user_not_found"
+    MESSAGE_NOT_FOUND = "message_not_found"
+    NOT_SENDER = "not_sender"
+    MESSAGE_DELETED = "message_deleted"
+    SYSTEM_MESSAGE = "system_message"
+    REPLY_NOT_FOUND = "reply_not_found"
+    INVALID_EMOJI = "invalid_emoji"
+    UNKNOWN_MESSAGE_TYPE = "unknown_message_type"
     RATE_LIMITED = "rate_limited"
     UNKNOWN_EVENT = "unknown_event"
+    SEARCH_QUERY_INVALID = "search_query_invalid"
+    SEARCH_TOO_BROAD = "search_too_broad"
     NOT_FOUND = "not_found"
     METHOD_NOT_ALLOWED = "method_not_allowed"
     UNAVAILABLE = "unavailable"
     INTERNAL_ERROR = "internal_error"
+    UPLOAD_MISSING_FILE = "upload_missing_file"
+    UPLOAD_EMPTY = "upload_empty"
+    UPLOAD_TOO_LARGE = "upload_too_large"
+    ATTACHMENT_NOT_FOUND = "attachment_not_found"
+    NO_ATTACHMENT = "no_attachment"
+    LINK_INVALID = "link_invalid"
+    LINK_EXPIRED = "link_expired"
 
 
 DESCRIPTIONS: dict[Code, str] = {
@@ -59,12 +75,31 @@ DESCRIPTIONS: dict[Code, str] = {
     Code.UNKNOWN_STATUS: "The status is not online, away, busy or offline, nor a synonym such as available.",
     Code.READ_BEYOND_LAST: "The read cursor is past the room's last message; `details.last_seq` says where that is.",
     Code.USER_NOT_FOUND: "No such user among the people who share a room with the caller.",
+    Code.MESSAGE_NOT_FOUND: "No such message in a room the user belongs to.",
+    Code.NOT_SENDER: "Only the message's sender may edit it, and only the sender or the room's owner delete it.",
+    Code.MESSAGE_DELETED: "The message was deleted: it can no longer be edited, deleted again or reacted to.",
+    Code.SYSTEM_MESSAGE: "System messages (members added, a direct chat started) cannot be edited or sent by clients.",
+    Code.REPLY_NOT_FOUND: "`reply_to` names no message of the same room.",
+    Code.INVALID_EMOJI: "A reaction must be exactly one emoji (skin tones, flags and joined sequences count as one).",
+    Code.UNKNOWN_MESSAGE_TYPE: "The message type is not one a client may send: text, image, file, video or audio.",
     Code.RATE_LIMITED: "Too many requests; `details.retry_after` says how many seconds to wait.",
     Code.UNKNOWN_EVENT: "The Socket.IO event name is not part of the protocol.",
+    Code.SEARCH_QUERY_INVALID: (
+        "The search query cannot be searched; `details.reason` says why: empty, too_long, invalid_text, "
+        "no_words (only punctuation or symbols), too_many_terms or term_too_long."
+    ),
+    Code.SEARCH_TOO_BROAD: "The search matched too many messages to rank in SEARCH_TIMEOUT; add words or pick a room.",
     Code.NOT_FOUND: "No such route.",
     Code.METHOD_NOT_ALLOWED: "The route does not accept this HTTP method.",
     Code.UNAVAILABLE: "A backing service (Redis, Postgres) is unreachable; retry later.",
     Code.INTERNAL_ERROR: "An unexpected error; it is logged with the request or connection id.",
+    Code.UPLOAD_MISSING_FILE: "The body is not multipart/form-data with a file in `file`, `myFile` or `attachment`.",
+    Code.UPLOAD_EMPTY: "The uploaded file is empty.",
+    Code.UPLOAD_TOO_LARGE: "The file is larger than MAX_UPLOAD_BYTES; `details.max_bytes` says how large it may be.",
+    Code.ATTACHMENT_NOT_FOUND: "No such attachment among the caller's uploads (or its file is gone).",
+    Code.NO_ATTACHMENT: "The message has no attachment, or it was deleted.",
+    Code.LINK_INVALID: "The download link is malformed, forged or altered (its id, expiry or signature).",
+    Code.LINK_EXPIRED: "The download link has expired; ask for a fresh one (refresh-url).",
 }
 
 

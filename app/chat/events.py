@@ -10,9 +10,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from app.chat.model import Notification, PresenceInfo, Room, format_time
+from app.chat.model import Favorite, Message, Notification, PresenceInfo, ReactionGroup, Room, format_time
 
 MESSAGE_NEW = "message:new"
+MESSAGE_UPDATED = "message:updated"
+MESSAGE_DELETED = "message:deleted"
+REACTION_UPDATE = "reaction:update"
+FAVORITES_UPDATE = "favorites:update"
+PEOPLE_UPDATE = "people:update"
 ROOM_ADDED = "room:added"
 ROOM_REMOVED = "room:removed"
 ROOM_MEMBERS_CHANGED = "room:members_changed"
@@ -95,3 +100,45 @@ def unread_update(room_id: str, read_seq: int, unread_count: int, total_unread: 
 
 def notification_new(notification: Notification, unread_count: int) -> Event:
     return Event(NOTIFICATION_NEW, {**notification.record(), "unread_count": unread_count})
+
+
+def message_updated(message: Message) -> Event:
+    """An edit: the message as it is now."""
+    return Event(MESSAGE_UPDATED, {"message": message.record()})
+
+
+def message_deleted(message: Message) -> Event:
+    """A delete: the tombstone's identity; the seq stays taken."""
+    return Event(
+        MESSAGE_DELETED,
+        {
+            "id": message.id,
+            "room_id": message.room_id,
+            "seq": message.seq,
+            "deleted_at": format_time(message.deleted_at) if message.deleted_at else None,
+            "deleted_by": message.deleted_by,
+            "version": str(message.version),
+        },
+    )
+
+
+def reaction_update(message: Message, reactions: list[ReactionGroup]) -> Event:
+    """A message's reactions after a change: all of them, so a client replaces what it shows."""
+    return Event(
+        REACTION_UPDATE,
+        {
+            "room_id": message.room_id,
+            "message_id": message.id,
+            "seq": message.seq,
+            "reactions": [group.record() for group in reactions],
+        },
+    )
+
+
+def favorites_update(favorites: list[Favorite]) -> Event:
+    return Event(FAVORITES_UPDATE, {"favorites": [f.record() for f in favorites]})
+
+
+def people_update(added: list[dict], removed: list[str]) -> Event:
+    """People who now share a room with the user (with their presence), and those who no longer do."""
+    return Event(PEOPLE_UPDATE, {"added": added, "removed": removed})

@@ -8,26 +8,37 @@ The send path, in order (see docs/architecture.md):
    publishes it to the room, all at once (so rooms are delivered in seq order);
 3. hand the message to the persistence queue (batched, never waits).
 The caller acknowledges with the receipt.
+
+Edits and deletes take the same road: kept in the log (with a
+time-ordered version) and published in one step, then persisted by the
+same workers. Reactions are small toggles written straight to Postgres.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Protocol
 
+from app.chat import events
 from app.chat.access import Access
 from app.chat.errors import ChatError, Code
-from app.chat.model import Message, MessageType, Receipt, User
+from app.chat.model import Attachment, Change, Message, MessageType, ReactionGroup, Receipt, User
 from app.chat.ports import (
     Clock,
     IdGenerator,
     MessageLog,
     PersistQueue,
+    Publisher,
     Quota,
     RateLimited,
+    ReactionStore,
     SequenceUnknown,
 )
-from app.chat.rules import Limits, check_client_ref, check_content
+from app.chat.rules import Limits, check_client_ref, check_content, check_emoji, check_message_id
 from app.chat.timeline import Timeline
+
+USER_TYPES = ("text", "image", "file", "video", "audio")  # `system` messages are made by the service only
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +63,20 @@ class CatchUp:
     has_more: bool
 
 
+class AttachmentClaims(Protocol):
+    async def claim(self, actor: User, attachment_id: str, room_id: str) -> Attachment:
+        """The actor's upload, bound to the room the message goes to (raises ATTACHMENT_NOT_FOUND)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Reacted:
+    message: Message
+    emoji: str
+    reacted: bool  # whether the actor's reaction is there now
+    changed: bool
+    reactions: list[ReactionGroup]
+
+
 class Messages:
     def __init__(
         self,
@@ -59,26 +84,62 @@ class Messages:
         timeline: Timeline,
         log: MessageLog,
         persist: PersistQueue,
+        reactions: ReactionStore,
+        bus: Publisher,
         ids: IdGenerator,
         clock: Clock,
         limits: Limits,
+        is_emoji: Callable[[str], bool],
     ) -> None:
         self._access = access
         self._timeline = timeline
         self._log = log
         self._persist = persist
+        self._reactions = reactions
+        self._bus = bus
         self._ids = ids
         self._clock = clock
         self._limits = limits
+        self._is_emoji = is_emoji
+        self.attachments: AttachmentClaims | None = None
+        self.link: Callable[[Attachment], Attachment] = lambda attachment: attachment
 
     async def send(
-        self, actor: User, room_id: str, content: str, client_ref: str | None = None, type: MessageType = "text"
+        self,
+        actor: User,
+        room_id: str,
+        content: str | None,
+        client_ref: str | None = None,
+        type: MessageType = "text",
+        reply_to: str | None = None,
+        attachment_id: str | None = None,
     ) -> Sent:
-        """Store and announce a message. Raises CONTENT_*, INVALID_PAYLOAD, RATE_LIMITED,
-        ROOM_NOT_FOUND, NOT_MEMBER or DUPLICATE_CLIENT_REF; nothing is stored when it raises."""
-        check_content(content, self._limits.max_message_length)
+        """Store and announce a message. Raises CONTENT_*, INVALID_PAYLOAD, RATE_LIMITED, ROOM_NOT_FOUND,
+        NOT_MEMBER, DUPLICATE_CLIENT_REF, UNKNOWN_MESSAGE_TYPE, REPLY_NOT_FOUND or ATTACHMENT_NOT_FOUND;
+        nothing is stored when it raises. With an attachment the content is an optional caption and
+        the type is the file's kind, as the server found it."""
+        if type not in USER_TYPES:
+            raise ChatError(Code.UNKNOWN_MESSAGE_TYPE, f"messages of type {type!r} cannot be sent")
+        if content is None:
+            if attachment_id is None:
+                raise ChatError(
+                    Code.INVALID_PAYLOAD,
+                    "content is required",
+                    {"fields": {"content": ["Missing data for required field."]}},
+                )
+            content = ""
+        if attachment_id is None or content:
+            check_content(content, self._limits.max_message_length)
         check_client_ref(client_ref)
         await self._access.require(room_id, actor.id)
+        if reply_to is not None:
+            await self._replied(actor, room_id, reply_to)
+        attachment = None
+        if attachment_id is not None:
+            if self.attachments is None:
+                raise ChatError(Code.INVALID_PAYLOAD, "attachments are not enabled")
+            attachment = self.link(await self.attachments.claim(actor, attachment_id, room_id))
+            type = attachment.kind
         message = Message(
             id=str(self._ids.next()),
             room_id=room_id,
@@ -88,6 +149,8 @@ class Messages:
             content=content,
             client_ref=client_ref,
             created_at=self._clock.now(),
+            reply_to=reply_to,
+            attachment=attachment,
         )
         quota = Quota("message", actor.id, self._limits.message_rate, self._limits.message_burst)
         try:
@@ -107,6 +170,80 @@ class Messages:
         self._persist.submit(room_id, receipt.seq)
         return Sent(receipt, duplicate=False)
 
+    async def announce(self, room_id: str, actor_id: str, content: str, meta: dict) -> Receipt:
+        """A system message (a direct chat started, members added or removed) in the room's timeline,
+        so every member sees it in order with the messages; it spends no one's quota."""
+        message = Message(
+            id=str(self._ids.next()),
+            room_id=room_id,
+            seq=0,
+            sender_id=actor_id,
+            type="system",
+            content=content,
+            client_ref=None,
+            created_at=self._clock.now(),
+            meta=meta,
+        )
+        quota = Quota("system", room_id, 1000.0, 1000)
+        appended = await self._append(message, quota)
+        self._persist.submit(room_id, appended.receipt.seq)
+        return appended.receipt
+
+    async def edit(self, actor: User, message_id: str, content: str) -> Message:
+        """Replace the content of one's own message. Raises MESSAGE_NOT_FOUND, NOT_SENDER,
+        MESSAGE_DELETED, SYSTEM_MESSAGE or CONTENT_*."""
+        message = await self.find(actor, message_id)
+        if message.type == "system":
+            raise ChatError(Code.SYSTEM_MESSAGE, "system messages cannot be edited")
+        if message.sender_id != actor.id:
+            raise ChatError(Code.NOT_SENDER, "only the sender may edit a message")
+        if message.attachment is None or content:
+            check_content(content, self._limits.max_message_length)
+        return await self._change(message, Change(message.id, message.room_id, message.seq, self._ids.next(),
+                                                  self._clock.now(), actor.id, content))  # fmt: skip
+
+    async def delete(self, actor: User, message_id: str) -> Message:
+        """Delete a message, leaving a tombstone (the seq stays). The sender may delete it, and the
+        room's owner any message of the room. Raises MESSAGE_NOT_FOUND, NOT_SENDER or MESSAGE_DELETED."""
+        message = await self.find(actor, message_id)
+        if message.sender_id != actor.id:
+            room = (await self._access.require(message.room_id, actor.id)).room
+            if room.owner_id != actor.id:
+                raise ChatError(Code.NOT_SENDER, "only the sender or the room's owner may delete a message")
+        change = Change(message.id, message.room_id, message.seq, self._ids.next(), self._clock.now(), actor.id)
+        return await self._change(message, change)
+
+    async def react(self, actor: User, message_id: str, emoji: str, on: bool | None = None) -> Reacted:
+        """Add (`on`), remove (not `on`) or toggle (None) the actor's reaction. Raises INVALID_EMOJI,
+        MESSAGE_NOT_FOUND or MESSAGE_DELETED."""
+        emoji = check_emoji(emoji, self._is_emoji)
+        message = await self.find(actor, message_id)
+        if message.deleted_at is not None:
+            raise ChatError(Code.MESSAGE_DELETED, "a deleted message cannot be reacted to")
+        if on is None:
+            changed = await self._reactions.add(message, actor.id, emoji, self._clock.now())
+            if not changed:
+                changed = await self._reactions.remove(message.id, actor.id, emoji)
+        elif on:
+            changed = await self._reactions.add(message, actor.id, emoji, self._clock.now())
+        else:
+            changed = await self._reactions.remove(message.id, actor.id, emoji)
+        reactions = (await self._reactions.of_messages([message.id])).get(message.id, [])
+        if changed:
+            await self._bus.publish(events.room_topic(message.room_id), events.reaction_update(message, reactions))
+        reacted = any(group.emoji == emoji and actor.id in group.user_ids for group in reactions)
+        return Reacted(message, emoji, reacted, changed, reactions)
+
+    async def find(self, actor: User, message_id: str) -> Message:
+        """A message of a room the actor belongs to, as it is now. Raises MESSAGE_NOT_FOUND (also for
+        rooms the actor is not in: whether a message exists there is not theirs to know)."""
+        check_message_id(message_id)
+        message = await self._timeline.by_id(message_id)
+        access = await self._access.get(message.room_id) if message is not None else None
+        if message is None or access is None or actor.id not in access.member_ids:
+            raise ChatError(Code.MESSAGE_NOT_FOUND, f"no message {message_id} in your rooms")
+        return message
+
     async def history(
         self, actor: User, room_id: str, *, before: int | None = None, after: int | None = None, limit: int = 50
     ) -> Page:
@@ -121,7 +258,7 @@ class Messages:
         else:
             lo, hi = max(1, upper - limit + 1), upper
         lo = max(lo, 1)
-        messages = await self._timeline.read(room_id, lo, hi)
+        messages = await self.present(await self._timeline.read(room_id, lo, hi))
         return Page(messages, last, has_more_before=lo > 1, has_more_after=hi < last)
 
     async def catch_up(self, actor: User, room_id: str, since_seq: int | None) -> CatchUp:
@@ -133,8 +270,40 @@ class Messages:
             return CatchUp(room_id, last, [], False)
         since_seq = max(since_seq, 0)
         hi = min(last, since_seq + self._limits.catchup_limit)
-        messages = await self._timeline.read(room_id, since_seq + 1, hi)
+        messages = await self.present(await self._timeline.read(room_id, since_seq + 1, hi))
         return CatchUp(room_id, last, messages, has_more=hi < last)
+
+    async def present(self, messages: list[Message]) -> list[Message]:
+        """Messages as clients see them: with their reactions, and fresh links to their attachments."""
+        reactions = await self._reactions.of_messages([m.id for m in messages if m.deleted_at is None])
+        return [
+            replace(
+                m,
+                reactions=tuple(reactions.get(m.id, ())),
+                attachment=self.link(m.attachment) if m.attachment is not None else None,
+            )
+            for m in messages
+        ]
+
+    async def _replied(self, actor: User, room_id: str, reply_to: str) -> None:
+        check_message_id(reply_to, "reply_to")
+        target = await self._timeline.by_id(reply_to)
+        if target is None or target.room_id != room_id:
+            raise ChatError(Code.REPLY_NOT_FOUND, f"no message {reply_to} in room {room_id}")
+
+    async def _change(self, message: Message, change: Change) -> Message:
+        if message.deleted_at is not None:
+            raise ChatError(Code.MESSAGE_DELETED, f"message {message.id} was deleted")
+        changed = change.apply(message)
+        event = (
+            events.message_deleted(changed)
+            if change.deletes
+            else events.message_updated((await self.present([changed]))[0])
+        )
+        if not await self._log.change(change, event):
+            raise ChatError(Code.MESSAGE_DELETED, f"message {message.id} was deleted or changed meanwhile")
+        self._persist.submit_change(message.id)
+        return changed
 
     async def _append(self, message: Message, quota: Quota):
         try:

@@ -7,13 +7,14 @@ strings of 64-bit integers (JavaScript cannot hold those as numbers).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Literal
 
 RoomKind = Literal["direct", "group"]
 Role = Literal["owner", "member"]
-MessageType = Literal["text"]
+MessageType = Literal["text", "image", "file", "video", "audio", "system"]
+AttachmentKind = Literal["image", "video", "audio", "file"]
 Status = Literal["online", "away", "busy", "offline"]
 
 
@@ -75,6 +76,40 @@ class Membership:
 
 
 @dataclass(frozen=True, slots=True)
+class Attachment:
+    """An uploaded file as messages carry it. Its download URL is signed when the message is shown."""
+
+    id: str
+    name: str
+    content_type: str  # decided by the server from the bytes
+    size: int
+    kind: AttachmentKind
+    url: str | None = None  # a signed, expiring download link, made when the message is shown
+    url_expires_at: datetime | None = None
+
+    def description(self) -> dict:
+        """What is stored: the file's description, no link."""
+        return {
+            "id": self.id,
+            "name": self.name,
+            "content_type": self.content_type,
+            "size": self.size,
+            "kind": self.kind,
+        }
+
+    def record(self) -> dict:
+        return {
+            **self.description(),
+            "url": self.url,
+            "url_expires_at": format_time(self.url_expires_at) if self.url_expires_at else None,
+        }
+
+    @classmethod
+    def from_record(cls, data: dict) -> Attachment:
+        return cls(str(data["id"]), data["name"], data["content_type"], int(data["size"]), data["kind"])
+
+
+@dataclass(frozen=True, slots=True)
 class Message:
     id: str
     room_id: str
@@ -84,6 +119,14 @@ class Message:
     content: str
     client_ref: str | None
     created_at: datetime
+    reply_to: str | None = None  # id of an earlier message of the room
+    attachment: Attachment | None = None
+    meta: dict | None = None  # system messages: what happened ({"event": ..., "user_ids": [...]})
+    edited_at: datetime | None = None
+    deleted_at: datetime | None = None  # a tombstone: content and attachment are gone, the seq stays
+    deleted_by: str | None = None
+    version: int = 0  # time-ordered id of the last edit or delete (0: never changed)
+    reactions: tuple[ReactionGroup, ...] = ()  # filled when messages are shown
 
     def record(self) -> dict:
         """The canonical plain-data form: event payloads, outbox entries and jobs."""
@@ -96,10 +139,20 @@ class Message:
             "content": self.content,
             "client_ref": self.client_ref,
             "created_at": format_time(self.created_at),
+            "reply_to": self.reply_to,
+            "attachment": self.attachment.record() if self.attachment else None,
+            "meta": self.meta,
+            "edited_at": format_time(self.edited_at) if self.edited_at else None,
+            "deleted_at": format_time(self.deleted_at) if self.deleted_at else None,
+            "deleted_by": self.deleted_by,
+            "version": str(self.version),
+            "reactions": [group.record() for group in self.reactions],
         }
 
     @classmethod
     def from_record(cls, data: dict) -> Message:
+        attachment = data.get("attachment")
+        edited_at, deleted_at = data.get("edited_at"), data.get("deleted_at")
         return cls(
             id=str(data["id"]),
             room_id=str(data["room_id"]),
@@ -109,7 +162,95 @@ class Message:
             content=data["content"],
             client_ref=data.get("client_ref"),
             created_at=parse_time(data["created_at"]),
+            reply_to=data.get("reply_to"),
+            attachment=Attachment.from_record(attachment) if attachment else None,
+            meta=data.get("meta"),
+            edited_at=parse_time(edited_at) if edited_at else None,
+            deleted_at=parse_time(deleted_at) if deleted_at else None,
+            deleted_by=data.get("deleted_by"),
+            version=int(data.get("version") or 0),
         )
+
+
+@dataclass(frozen=True, slots=True)
+class ReactionGroup:
+    """One emoji on a message and who reacted with it (in the order they did)."""
+
+    emoji: str
+    user_ids: tuple[str, ...]
+
+    def record(self) -> dict:
+        return {"emoji": self.emoji, "count": len(self.user_ids), "user_ids": list(self.user_ids)}
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """An edit or a delete of a message, kept in Redis until a worker has applied it to Postgres.
+
+    `version` is a time-ordered id: of two edits the later one wins; a delete always wins."""
+
+    message_id: str
+    room_id: str
+    seq: int
+    version: int
+    at: datetime
+    by: str
+    content: str | None = None  # the new content of an edit; None for a delete
+
+    @property
+    def deletes(self) -> bool:
+        return self.content is None
+
+    def apply(self, message: Message) -> Message:
+        """The message after this change (unchanged if it is already deleted or newer)."""
+        if message.deleted_at is not None or (not self.deletes and message.version >= self.version):
+            return message
+        if self.deletes:
+            return replace(
+                message,
+                content="",
+                attachment=None,
+                deleted_at=self.at,
+                deleted_by=self.by,
+                version=self.version,
+                reactions=(),
+            )
+        return replace(message, content=self.content, edited_at=self.at, version=self.version)
+
+    def record(self) -> dict:
+        return {
+            "message_id": self.message_id,
+            "room_id": self.room_id,
+            "seq": self.seq,
+            "version": str(self.version),
+            "at": format_time(self.at),
+            "by": self.by,
+            "content": self.content,
+            "created_at": format_time(self.at),  # when it was acknowledged (the redrive's clock)
+        }
+
+    @classmethod
+    def from_record(cls, data: dict) -> Change:
+        return cls(
+            message_id=str(data["message_id"]),
+            room_id=str(data["room_id"]),
+            seq=int(data["seq"]),
+            version=int(data["version"]),
+            at=parse_time(data["at"]),
+            by=data["by"],
+            content=data.get("content"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Favorite:
+    kind: Literal["room", "user"]
+    target_id: str
+    name: str | None
+    created_at: datetime
+
+    def record(self) -> dict:
+        return {"type": self.kind, "id": self.target_id, "name": self.name, "created_at": format_time(self.created_at)}
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,8 +7,9 @@ describes them for the API documents.
 
 from __future__ import annotations
 
-from app.chat.messages import CatchUp, Page, Sent
-from app.chat.model import Message, Receipt, User, format_time
+from app.chat import events
+from app.chat.messages import CatchUp, Page, Reacted, Sent
+from app.chat.model import Favorite, Message, Receipt, User, format_time
 from app.chat.reads import ReadState, Unread
 from app.chat.rooms import RoomView
 
@@ -86,3 +87,23 @@ def unread(u: Unread) -> dict:
             for r in sorted(u.rooms.values(), key=lambda r: int(r.room_id))
         ],
     }
+
+
+def deleted(m: Message) -> dict:
+    return events.message_deleted(m).data
+
+
+def reacted(r: Reacted) -> dict:
+    return {
+        **events.reaction_update(r.message, r.reactions).data,
+        "emoji": r.emoji,
+        "reacted": r.reacted,
+        "changed": r.changed,
+    }
+
+
+def favorites(found: list[Favorite], favorite: bool | None = None) -> dict:
+    data: dict = {"favorites": [f.record() for f in found]}
+    if favorite is not None:
+        data["favorite"] = favorite
+    return data

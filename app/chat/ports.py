@@ -7,19 +7,23 @@ knows SQL, Redis or sockets.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
 from app.chat.events import Event
 from app.chat.model import (
+    Attachment,
+    Change,
     Device,
+    Favorite,
     Member,
     Membership,
     Message,
     Notification,
     Profile,
+    ReactionGroup,
     Receipt,
     Room,
     Status,
@@ -59,6 +63,9 @@ class UserStore(Protocol):
 
     async def last_seen(self, user_ids: Sequence[str]) -> dict[str, datetime]:
         """The persisted last-seen time of each user that has one."""
+
+    async def names(self, user_ids: Sequence[str]) -> dict[str, str | None]:
+        """The display name of each user that exists."""
 
 
 class RoomStore(Protocol):
@@ -101,6 +108,8 @@ class MessageStore(Protocol):
     async def max_seqs(self, room_ids: Sequence[str]) -> dict[str, int]:
         """Highest persisted seq per room (0 for rooms without messages)."""
 
+    async def by_id(self, message_id: str) -> Message | None: ...
+
 
 @dataclass(frozen=True, slots=True)
 class Appended:
@@ -131,6 +140,16 @@ class MessageLog(Protocol):
         """The not-yet-persisted messages among (room_id, seq) pairs."""
 
     async def read_cursors(self, user_id: str, room_ids: Sequence[str]) -> dict[str, int]: ...
+
+    async def pending_by_id(self, message_id: str) -> Message | None:
+        """A not-yet-persisted message, by id."""
+
+    async def change(self, change: Change, event: Event) -> bool:
+        """Keep an edit or delete until it is persisted and publish `event` to the room, atomically.
+        Returns False, storing nothing, when a pending delete or a later edit of the message is there."""
+
+    async def changes(self, message_ids: Sequence[str]) -> dict[str, Change]:
+        """The pending (not yet persisted) change of each message that has one."""
 
     async def advance_read(self, user_id: str, room_id: str, seq: int) -> tuple[int, bool]:
         """Move the user's read cursor in the room forward to `seq` (never back). Returns the
@@ -200,6 +219,31 @@ class PersistQueue(Protocol):
     def submit(self, room_id: str, seq: int) -> None:
         """Hand an appended message to the persistence workers (batched; never blocks)."""
 
+    def submit_change(self, message_id: str) -> None:
+        """Hand a stored change (edit or delete) to the persistence workers (batched; never blocks)."""
+
+
+class ReactionStore(Protocol):
+    async def add(self, message: Message, user_id: str, emoji: str, now: datetime) -> bool:
+        """Record the reaction; False if it was there already."""
+
+    async def remove(self, message_id: str, user_id: str, emoji: str) -> bool:
+        """Drop the reaction; False if there was none."""
+
+    async def of_messages(self, message_ids: Sequence[str]) -> dict[str, list[ReactionGroup]]:
+        """Each message's reactions grouped by emoji, in the order each emoji first appeared."""
+
+
+class FavoriteStore(Protocol):
+    async def set(self, user_id: str, kind: str, target_id: str, on: bool, now: datetime) -> bool:
+        """Mark or unmark; return whether anything changed."""
+
+    async def of_user(self, user_id: str) -> list[Favorite]:
+        """The user's favorites, oldest first, with the name of each room or person."""
+
+    async def exists(self, kind: str, target_id: str) -> bool:
+        """Whether the room or user exists."""
+
 
 class RateLimiter(Protocol):
     async def acquire(self, bucket: str, key: str, rate: float, burst: int) -> float:
@@ -212,3 +256,96 @@ class Clock(Protocol):
 
 class IdGenerator(Protocol):
     def next(self) -> int: ...
+
+
+class BlobNotFound(Exception):
+    """The blob store holds nothing under the key."""
+
+
+class Blob(Protocol):
+    """An open stored file: its size, and its bytes as an async iterator of chunks. Close it
+    (`aclose`) when done, whether or not it was read to the end."""
+
+    size: int
+
+    def __aiter__(self) -> AsyncIterator[bytes]: ...
+
+    async def aclose(self) -> None: ...
+
+
+class BlobStore(Protocol):
+    """Where uploaded files live, by key. Keys are made by the server (never from a file name).
+
+    The default is local disk (`app.files.local`). An S3-compatible store implements the same four
+    calls: `put` as a multipart upload (aborted on failure, so nothing partial stays), `open` as a
+    streamed GET, `delete` as DELETE, `exists` as HEAD."""
+
+    async def put(self, key: str, chunks: AsyncIterable[bytes]) -> int:
+        """Store the chunks under `key` and return how many bytes were written. Atomic: until it
+        returns, nothing is visible under `key`; if it fails or `chunks` raises, nothing stays
+        behind (no partial or temporary file)."""
+
+    async def open(self, key: str) -> Blob:
+        """The stored file, opened for reading. Raises BlobNotFound."""
+
+    async def delete(self, key: str) -> None:
+        """Remove the file; a missing key is not an error."""
+
+    async def exists(self, key: str) -> bool: ...
+
+
+@dataclass(frozen=True, slots=True)
+class StoredFile:
+    """An uploaded file as the attachment store keeps it."""
+
+    attachment: Attachment
+    uploader_id: str
+    room_id: str | None  # set when a message first carries it; it may then be sent only in that room
+    storage_key: str
+    created_at: datetime
+
+
+class AttachmentStore(Protocol):
+    """Uploaded files' records (Postgres)."""
+
+    async def insert(self, stored: StoredFile) -> None: ...
+
+    async def get(self, attachment_id: str) -> StoredFile | None: ...
+
+    async def bind(self, attachment_id: str, uploader_id: str, room_id: str) -> StoredFile | None:
+        """Atomically give the uploader's attachment its room, unless it has another one already.
+        Returns the record when it is the uploader's and now belongs to `room_id`, else None."""
+
+    async def delete(self, attachment_id: str) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class SearchWord:
+    """A word of a search as the index holds it (folded), and whether it matches words it begins."""
+
+    text: str
+    prefix: bool
+
+
+@dataclass(frozen=True, slots=True)
+class SearchMatch:
+    message: Message
+    rank: float
+
+
+@dataclass(frozen=True, slots=True)
+class SearchMatches:
+    words: tuple[SearchWord, ...]  # the query's words, as the index matched them
+    matches: list[SearchMatch]
+
+
+class SearchIndex(Protocol):
+    """Full-text search over persisted messages (Postgres)."""
+
+    async def search(
+        self, user_id: str, query: str, room_id: str | None, after: tuple[float, str] | None, limit: int
+    ) -> SearchMatches:
+        """At most `limit` persisted messages of the rooms `user_id` belongs to (of `room_id` only, when
+        given) that hold every word of `query`, leaving out deleted and system messages: by rank, then
+        message id, both descending, and only those after `after` = (rank, message id) in that order.
+        Raises SEARCH_TOO_BROAD when ranking the matches takes too long."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from app.chat import events
@@ -47,6 +47,9 @@ class Rooms:
         self._bus = bus
         self._clock = clock
         self._limits = limits
+        # Set by build_chat: system messages in the timeline, and people-list updates.
+        self.announce: Callable[[str, str, str, dict], Awaitable[object]] | None = None
+        self.members_changed: Callable[[str, Sequence[str], Sequence[str]], Awaitable[None]] | None = None
 
     async def create_group(self, actor: User, name: str, participant_ids: Sequence[str]) -> RoomView:
         """Create a group owned by `actor` with the participants (who may never have connected)."""
@@ -60,6 +63,7 @@ class Rooms:
         await self._changed(room.id)
         for user_id in [actor.id, *member_ids]:
             await self._bus.publish(events.user_topic(user_id), events.room_added(room))
+        await self._after_change(room.id, [actor.id, *member_ids], [], None)
         return await self.get(actor, room.id)
 
     async def start_direct(self, actor: User, other_id: str) -> tuple[RoomView, bool]:
@@ -72,6 +76,13 @@ class Rooms:
             await self._changed(room.id)
             for user_id in {actor.id, other_id}:
                 await self._bus.publish(events.user_topic(user_id), events.room_added(room))
+            system = (
+                room.id,
+                actor.id,
+                "Direct chat started",
+                {"event": "direct_started", "user_ids": [actor.id, other_id]},
+            )
+            await self._after_change(room.id, list({actor.id, other_id}), [], system)
         return await self.get(actor, room.id), created
 
     async def list(self, actor: User) -> list[RoomView]:
@@ -109,6 +120,9 @@ class Rooms:
             )
             for user_id in added:
                 await self._bus.publish(events.user_topic(user_id), events.room_added(room))
+            content = f"{actor.name or actor.id} added {', '.join(added)}"
+            system = (room_id, actor.id, content, {"event": "members_added", "user_ids": added, "by": actor.id})
+            await self._after_change(room_id, added, [], system)
         return await self.get(actor, room_id)
 
     async def remove_member(self, actor: User, room_id: str, user_id: str) -> None:
@@ -118,22 +132,38 @@ class Rooms:
         # Only the owner gets past this, and the owner removing themselves is leaving (above),
         # so the owner is never removed by someone else.
         await self._owned_group(actor, room_id)
-        await self._remove(room_id, user_id, "removed")
+        await self._remove(room_id, user_id, "removed", actor)
 
     async def leave(self, actor: User, room_id: str) -> None:
         """Leave a group; an owner who leaves hands it to the longest-standing member."""
         access = await self._access.require(room_id, actor.id)
         if access.room.kind == "direct":
             raise ChatError(Code.DIRECT_ROOM_FIXED, "a direct room cannot be left")
-        await self._remove(room_id, actor.id, "left")
+        await self._remove(room_id, actor.id, "left", actor)
 
-    async def _remove(self, room_id: str, user_id: str, reason: str) -> None:
+    async def _remove(self, room_id: str, user_id: str, reason: str, actor: User) -> None:
         removed, owner_id = await self._store.remove_member(room_id, user_id)
         if not removed:
             raise ChatError(Code.MEMBER_NOT_FOUND, f"{user_id} is not a member of room {room_id}")
         await self._changed(room_id)
         await self._bus.publish(events.user_topic(user_id), events.room_removed(room_id, reason))
         await self._bus.publish(events.room_topic(room_id), events.members_changed(room_id, [], [user_id], owner_id))
+        if reason == "left":
+            content, meta = f"{actor.name or actor.id} left", {"event": "member_left", "user_ids": [user_id]}
+        else:
+            content = f"{actor.name or actor.id} removed {user_id}"
+            meta = {"event": "member_removed", "user_ids": [user_id], "by": actor.id}
+        await self._after_change(room_id, [], [user_id], (room_id, actor.id, content, meta))
+
+    async def _after_change(
+        self, room_id: str, added: Sequence[str], removed: Sequence[str], system: tuple | None
+    ) -> None:
+        """What follows a membership change: the system message in the room's timeline (when the setting
+        is on), and people-list updates."""
+        if system is not None and self.announce is not None and self._limits.system_messages:
+            await self.announce(*system)
+        if self.members_changed is not None:
+            await self.members_changed(room_id, added, removed)
 
     async def _owned_group(self, actor: User, room_id: str) -> Room:
         room = (await self._access.require(room_id, actor.id)).room

@@ -86,6 +86,8 @@ class Limits:
     presence_ttl: int = 45
     typing_timeout: float = 5.0
     pending_notifications_max: int = 100
+    search_query_max: int = 200
+    system_messages: bool = True  # membership changes and new direct chats appear in the timeline
 
 
 def _fields(field: str, message: str) -> dict:
@@ -117,6 +119,21 @@ def check_content(content: str, max_length: int) -> None:
             {"max_length": max_length, "length": len(content)},
         )
     check_text(content, "content")
+
+
+MAX_EMOJI_LENGTH = 32  # code points: the longest joined sequences (families, flags of regions) fit
+
+
+def check_emoji(emoji: str, is_emoji) -> str:
+    """Exactly one emoji; `is_emoji` is the adapter's full Unicode emoji check."""
+    if not isinstance(emoji, str) or not emoji or len(emoji) > MAX_EMOJI_LENGTH or not is_emoji(emoji):
+        raise ChatError(Code.INVALID_EMOJI, "a reaction must be exactly one emoji", _fields("emoji", "not one emoji"))
+    return emoji
+
+
+def check_message_id(message_id: str, field: str = "message_id") -> None:
+    if not message_id.isascii() or not message_id.isdigit() or len(message_id) > 19 or message_id.startswith("0"):
+        raise ChatError(Code.INVALID_PAYLOAD, f"{field} must be a message id", _fields(field, "not a message id"))
 
 
 def check_user_id(user_id: str, field: str = "user_id") -> None:

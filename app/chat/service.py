@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from app.chat import events
 from app.chat.access import Access
+from app.chat.attachments import AttachmentOptions, Attachments
 from app.chat.events import Event
+from app.chat.lists import Lists
 from app.chat.messages import Messages
 from app.chat.notifications import Notifications
 from app.chat.ports import (
+    AttachmentStore,
+    BlobStore,
     Clock,
+    FavoriteStore,
     FlushQueue,
     IdGenerator,
     MessageLog,
@@ -19,13 +25,16 @@ from app.chat.ports import (
     PersistQueue,
     PresenceState,
     Publisher,
+    ReactionStore,
     RoomStore,
+    SearchIndex,
     UserStore,
 )
 from app.chat.presence import Presence
 from app.chat.reads import Reads
 from app.chat.rooms import Rooms
 from app.chat.rules import Limits
+from app.chat.search import Search
 from app.chat.timeline import Timeline
 from app.chat.typing_status import Typing
 from app.chat.users import Users
@@ -41,6 +50,9 @@ class Chat:
     typing: Typing
     reads: Reads
     notifications: Notifications
+    attachments: Attachments
+    lists: Lists
+    search: Search
 
     def on_system_event(self, event: Event) -> None:
         """An event published on the `system` topic by any node (including this one)."""
@@ -59,21 +71,40 @@ def build_chat(
     persist: PersistQueue,
     presence_state: PresenceState,
     notification_store: NotificationStore,
+    reaction_store: ReactionStore,
+    favorite_store: FavoriteStore,
     flush: FlushQueue,
     bus: Publisher,
     ids: IdGenerator,
     clock: Clock,
     limits: Limits,
+    attachment_store: AttachmentStore,
+    blobs: BlobStore,
+    attachment_options: AttachmentOptions,
+    is_emoji: Callable[[str], bool],
+    search_index: SearchIndex,
 ) -> Chat:
     access = Access(room_store, ttl=limits.membership_cache_ttl)
     timeline = Timeline(message_store, log)
+    rooms = Rooms(room_store, user_store, access, timeline, log, bus, clock, limits)
+    messages = Messages(access, timeline, log, persist, reaction_store, bus, ids, clock, limits, is_emoji)
+    presence = Presence(presence_state, room_store, user_store, bus, flush, clock, limits.presence_ttl)
+    lists = Lists(favorite_store, room_store, user_store, access, presence, bus, clock)
+    attachments = Attachments(attachment_store, blobs, access, timeline.by_id, ids, clock, attachment_options)
+    messages.attachments = attachments
+    messages.link = attachments.signed
+    rooms.announce = messages.announce
+    rooms.members_changed = lists.members_changed
     return Chat(
         users=Users(user_store, clock, limits.user_cache_ttl),
-        rooms=Rooms(room_store, user_store, access, timeline, log, bus, clock, limits),
-        messages=Messages(access, timeline, log, persist, ids, clock, limits),
+        rooms=rooms,
+        messages=messages,
         access=access,
-        presence=Presence(presence_state, room_store, user_store, bus, flush, clock, limits.presence_ttl),
+        presence=presence,
         typing=Typing(access, bus, limits.typing_timeout),
         reads=Reads(access, room_store, timeline, log, bus, flush, clock),
         notifications=Notifications(notification_store, clock, limits.pending_notifications_max),
+        attachments=attachments,
+        lists=lists,
+        search=Search(access, search_index, limits),
     )

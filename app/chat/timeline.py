@@ -2,7 +2,8 @@
 
 Sequence numbers are gap-free, so a reader knows exactly which seqs a
 range must hold and fetches only the missing ones from the message log.
-The order of the three reads matters: Postgres, then the log, then
+Edits and deletes not yet persisted wait in the log too, and are applied
+over what Postgres holds. The order of the three reads matters: Postgres, then the log, then
 Postgres again for what neither had. A message persisted between the
 first two reads leaves the log but is then in Postgres, so it can never
 vanish from a read.
@@ -48,7 +49,7 @@ class Timeline:
             return []
         found = {(m.room_id, m.seq): m for m in await self._store.range(room_id, lo, hi)}
         await self._fill(found, ((room_id, seq) for seq in range(lo, hi + 1)))
-        return [found[key] for key in sorted(found, key=lambda key: key[1])]
+        return await self.current([found[key] for key in sorted(found, key=lambda key: key[1])])
 
     async def at(self, keys: Sequence[Key]) -> dict[Key, Message]:
         """The messages at the given (room_id, seq) pairs, where they exist."""
@@ -56,7 +57,22 @@ class Timeline:
             return {}
         found = {(m.room_id, m.seq): m for m in await self._store.at(keys)}
         await self._fill(found, keys)
-        return found
+        current = await self.current(list(found.values()))
+        return {(m.room_id, m.seq): m for m in current}
+
+    async def by_id(self, message_id: str) -> Message | None:
+        """One message by id, as it is now (in the same read order: Postgres, the log, Postgres)."""
+        message = await self._store.by_id(message_id)
+        if message is None:
+            message = await self._log.pending_by_id(message_id) or await self._store.by_id(message_id)
+        return (await self.current([message]))[0] if message is not None else None
+
+    async def current(self, messages: list[Message]) -> list[Message]:
+        """The messages with the edits and deletes not yet in Postgres applied."""
+        if not messages:
+            return messages
+        changes = await self._log.changes([m.id for m in messages])
+        return [changes[m.id].apply(m) if m.id in changes else m for m in messages]
 
     async def _fill(self, found: dict[Key, Message], wanted: Iterable[Key]) -> None:
         missing = [key for key in wanted if key not in found]

@@ -14,7 +14,7 @@ import logging
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
-from app.state.keys import outbox_field
+from app.state.keys import change_field, outbox_field
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +32,14 @@ class PersistBatcher:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="enqueue")
 
     def submit(self, room_id: str, seq: int) -> None:
-        self._pending.append(outbox_field(room_id, seq))
+        self._add(outbox_field(room_id, seq))
+
+    def submit_change(self, message_id: str) -> None:
+        """Edits and deletes travel in the same jobs as messages: one job applies both, messages first."""
+        self._add(change_field(message_id))
+
+    def _add(self, field: str) -> None:
+        self._pending.append(field)
         if len(self._pending) >= self._max:
             self._full.set()
         if self._flusher is None:

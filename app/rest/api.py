@@ -53,7 +53,8 @@ class Reply:
     status: int
 
 
-Handler = Callable[[Call], Awaitable[dict | Reply | None]]
+# A handler that streams its answer (a download) prepares and returns its own StreamResponse.
+Handler = Callable[[Call], Awaitable[dict | Reply | web.StreamResponse | None]]
 
 # Errors any authenticated route may answer.
 COMMON_ERRORS = (
@@ -80,6 +81,10 @@ class Route:
     errors: tuple[Code, ...] = ()
     alt_status: tuple[int, ...] = field(default=())  # other success statuses, e.g. 200 for an existing room
     auth: bool = True
+    # A multipart/form-data upload: the file field names accepted (any one of them). The handler reads the
+    # body itself (`call.request.multipart()`), so it is not bound by MAX_FRAME_BYTES.
+    files: tuple[str, ...] = ()
+    produces: str | None = None  # the media type of a success body that is not JSON (a download)
 
     @property
     def operation_id(self) -> str:
@@ -119,6 +124,8 @@ def adapt(route: Route) -> Callable[[web.Request], Awaitable[web.StreamResponse]
             data.update(load(body_schema, await _json_body(request)))
         data.update(request.match_info)
         result = await route.handler(Call(context.chat, user, data, request))
+        if isinstance(result, web.StreamResponse):
+            return result
         if isinstance(result, Reply):
             body, status = result.body, result.status
         else:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from app.chat import payloads
 from app.chat.errors import Code
 from app.rest.api import Call, Reply, Route
-from app.rest.schemas import HistoryQuerySchema, SendMessageSchema
-from app.schemas.payloads import PageSchema, ReceiptSchema
+from app.rest.schemas import EditBodySchema, HistoryQuerySchema, ReactionBodySchema, SendMessageSchema
+from app.schemas.payloads import DeletedSchema, EditedSchema, MessageSchema, PageSchema, ReactedSchema, ReceiptSchema
 
 
 async def list_messages(call: Call) -> dict:
@@ -20,9 +20,46 @@ async def list_messages(call: Call) -> dict:
 async def send_message(call: Call) -> Reply:
     data = call.data
     result = await call.chat.messages.send(
-        call.user, data["room_id"], data["content"], data["client_ref"], data["type"]
+        call.user,
+        data["room_id"],
+        data["content"],
+        data["client_ref"],
+        data["type"],
+        reply_to=data["reply_to"],
+        attachment_id=data["attachment_id"],
     )
     return Reply(payloads.sent(result), 200 if result.duplicate else 201)
+
+
+async def get_message(call: Call) -> dict:
+    message = await call.chat.messages.find(call.user, call.data["message_id"])
+    return (await call.chat.messages.present([message]))[0].record()
+
+
+async def edit_message(call: Call) -> dict:
+    message = await call.chat.messages.edit(call.user, call.data["message_id"], call.data["content"])
+    return {"message": (await call.chat.messages.present([message]))[0].record()}
+
+
+async def delete_message(call: Call) -> dict:
+    return payloads.deleted(await call.chat.messages.delete(call.user, call.data["message_id"]))
+
+
+async def add_reaction(call: Call) -> dict:
+    return payloads.reacted(
+        await call.chat.messages.react(call.user, call.data["message_id"], call.data["emoji"], True)
+    )
+
+
+async def remove_reaction(call: Call) -> dict:
+    data = call.data
+    return payloads.reacted(await call.chat.messages.react(call.user, data["message_id"], data["emoji"], False))
+
+
+SEND_ERRORS = (Code.ROOM_NOT_FOUND, Code.NOT_MEMBER, Code.INVALID_PAYLOAD, Code.CONTENT_EMPTY, Code.CONTENT_TOO_LONG,
+               Code.CONTENT_INVALID, Code.DUPLICATE_CLIENT_REF, Code.UNKNOWN_MESSAGE_TYPE, Code.REPLY_NOT_FOUND,
+               Code.ATTACHMENT_NOT_FOUND)  # fmt: skip
+CHANGE_ERRORS = (Code.MESSAGE_NOT_FOUND, Code.NOT_SENDER, Code.MESSAGE_DELETED, Code.INVALID_PAYLOAD)
 
 
 ROUTES = [
@@ -32,7 +69,22 @@ ROUTES = [
           errors=(Code.ROOM_NOT_FOUND, Code.NOT_MEMBER, Code.INVALID_PAYLOAD)),
     Route("POST", "/api/rooms/{room_id}/messages", send_message,
           "Send a message: 201 when stored, 200 when the client_ref was seen before", "messages",
-          body=SendMessageSchema, response=ReceiptSchema, status=201, alt_status=(200,),
-          errors=(Code.ROOM_NOT_FOUND, Code.NOT_MEMBER, Code.INVALID_PAYLOAD, Code.CONTENT_EMPTY,
-                  Code.CONTENT_TOO_LONG, Code.CONTENT_INVALID, Code.DUPLICATE_CLIENT_REF)),
+          body=SendMessageSchema, response=ReceiptSchema, status=201, alt_status=(200,), errors=SEND_ERRORS),
+    Route("GET", "/api/messages/{message_id}", get_message, "One message as it is now (members only)", "messages",
+          response=MessageSchema, errors=(Code.MESSAGE_NOT_FOUND, Code.INVALID_PAYLOAD)),
+    Route("PATCH", "/api/messages/{message_id}", edit_message,
+          "Edit my message's content; the room gets message:updated", "messages",
+          body=EditBodySchema, response=EditedSchema,
+          errors=(*CHANGE_ERRORS, Code.SYSTEM_MESSAGE, Code.CONTENT_EMPTY, Code.CONTENT_TOO_LONG,
+                  Code.CONTENT_INVALID)),
+    Route("DELETE", "/api/messages/{message_id}", delete_message,
+          "Delete my message (or any, as the room's owner), leaving a tombstone", "messages",
+          response=DeletedSchema, errors=CHANGE_ERRORS),
+    Route("POST", "/api/messages/{message_id}/reactions", add_reaction,
+          "Add my reaction (one emoji) to a message; adding it twice changes nothing", "reactions",
+          body=ReactionBodySchema, response=ReactedSchema,
+          errors=(Code.MESSAGE_NOT_FOUND, Code.MESSAGE_DELETED, Code.INVALID_EMOJI, Code.INVALID_PAYLOAD)),
+    Route("DELETE", "/api/messages/{message_id}/reactions/{emoji}", remove_reaction,
+          "Remove my reaction (the emoji percent-encoded in the path)", "reactions", response=ReactedSchema,
+          errors=(Code.MESSAGE_NOT_FOUND, Code.MESSAGE_DELETED, Code.INVALID_EMOJI, Code.INVALID_PAYLOAD)),
 ]  # fmt: skip

@@ -41,9 +41,13 @@ def _operation(route: Route) -> dict:
         operation["parameters"] = parameters
     if route.body is not None:
         operation["requestBody"] = {"required": True, "content": {"application/json": {"schema": route.body}}}
+    if route.files:
+        operation["requestBody"] = _multipart(route.files)
     responses: dict = {}
     for status in (route.status, *route.alt_status):
-        if status == 204 or route.response is None:
+        if route.produces is not None and status == route.status:
+            responses[str(status)] = _download(route.produces)
+        elif status == 204 or route.response is None:
             responses[str(status)] = {"description": "Done."}
         else:
             responses[str(status)] = {
@@ -64,3 +68,36 @@ def _operation(route: Route) -> dict:
     operation["responses"] = responses
     operation["security"] = [{"bearer": []}] if route.auth else []
     return operation
+
+
+def _multipart(names: tuple[str, ...]) -> dict:
+    """A multipart/form-data body carrying one file under any one of `names`."""
+    file = {"type": "string", "contentMediaType": "application/octet-stream"}
+    return {
+        "required": True,
+        "description": "One file, under any one of the field names " + ", ".join(f"`{n}`" for n in names) + ".",
+        "content": {
+            "multipart/form-data": {
+                "schema": {"type": "object", "properties": {name: file for name in names}, "minProperties": 1}
+            }
+        },
+    }
+
+
+def _download(media_type: str) -> dict:
+    """A streamed file, with the headers that keep a browser from running or sniffing it."""
+    text = {"schema": {"type": "string"}}
+    return {
+        "description": "The file's bytes, as its Content-Type (decided from the bytes at upload).",
+        "headers": {
+            "Content-Disposition": {
+                **text,
+                "description": "`inline` for PNG, JPEG, GIF and WebP images; `attachment` for anything else. "
+                "The name is in `filename*` (RFC 6266).",
+            },
+            "X-Content-Type-Options": {**text, "description": "`nosniff`."},
+            "Content-Security-Policy": {**text, "description": "`default-src 'none'; sandbox`."},
+            "Cache-Control": {**text, "description": "`private, max-age=<seconds until the link expires>`."},
+        },
+        "content": {media_type: {"schema": {"type": "string", "contentMediaType": media_type}}},
+    }

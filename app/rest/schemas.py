@@ -31,11 +31,25 @@ class AddMembersSchema(_Request):
 
 
 class SendMessageSchema(_Request):
-    content = fields.String(required=True)
+    content = fields.String(
+        load_default=None,
+        allow_none=False,  # may be left out (with an attachment), never null
+        metadata={"description": "Optional with an attachment (a caption)."},
+    )
     client_ref = fields.String(
         allow_none=True, load_default=None, metadata={"description": "Makes a resend idempotent."}
     )
-    type = fields.String(load_default="text", validate=validate.OneOf(["text"]))
+    type = fields.String(load_default="text", validate=validate.OneOf(["text", "image", "file", "video", "audio"]))
+    reply_to = Identifier(allow_none=True, load_default=None, metadata={"description": "A message of the same room."})
+    attachment_id = Identifier(allow_none=True, load_default=None, metadata={"description": "From an upload."})
+
+
+class EditBodySchema(_Request):
+    content = fields.String(required=True)
+
+
+class ReactionBodySchema(_Request):
+    emoji = fields.String(required=True, metadata={"description": "Exactly one emoji."})
 
 
 class HistoryQuerySchema(_Request):
@@ -93,3 +107,19 @@ class ErrorResponseSchema(Schema):
 
 class HealthSchema(Schema):
     status = fields.String(required=True, validate=validate.Equal("ok"))
+
+
+class SearchQuerySchema(_Request):
+    q = fields.String(
+        required=True,
+        metadata={
+            "description": "The words to find, in any order (at most SEARCH_QUERY_MAX characters and 12 words). "
+            "Case and accents are ignored; a word of two or more characters (one, in Chinese, Japanese and "
+            "Korean) also finds the words it begins."
+        },
+    )
+    room_id = Identifier(metadata={"description": "Only this room (one of mine)."})
+    cursor = fields.String(metadata={"description": "`next_cursor` of the previous page."})
+    limit = fields.Integer(
+        load_default=20, validate=validate.Range(min=1), metadata={"description": "Hits per page, at most 50."}
+    )

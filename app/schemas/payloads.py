@@ -15,15 +15,58 @@ class UserSchema(Schema):
     username = fields.String(allow_none=True, required=True)
 
 
+MESSAGE_TYPES = ["text", "image", "file", "video", "audio", "system"]
+
+
+class AttachmentSchema(Schema):
+    id = fields.String(required=True)
+    name = fields.String(required=True, metadata={"description": "The uploaded file's name, cleaned."})
+    content_type = fields.String(required=True, metadata={"description": "Decided by the server from the bytes."})
+    size = fields.Integer(required=True, metadata={"description": "Bytes."})
+    kind = fields.String(required=True, validate=validate.OneOf(["image", "video", "audio", "file"]))
+    url = fields.String(
+        allow_none=True, required=True, metadata={"description": "Signed download link; expires at url_expires_at."}
+    )
+    url_expires_at = fields.String(allow_none=True, required=True, metadata=TIME)
+
+
+class ReactionGroupSchema(Schema):
+    emoji = fields.String(required=True)
+    count = fields.Integer(required=True)
+    user_ids = fields.List(fields.String(), required=True, metadata={"description": "In the order they reacted."})
+
+
 class MessageSchema(Schema):
     id = fields.String(required=True, metadata={"description": "Time-ordered 64-bit id, as a decimal string."})
     room_id = fields.String(required=True)
     seq = fields.Integer(required=True, metadata={"description": "Position in the room: 1, 2, 3… without gaps."})
     sender_id = fields.String(required=True)
-    type = fields.String(required=True, validate=validate.OneOf(["text"]))
-    content = fields.String(required=True)
+    type = fields.String(
+        required=True,
+        validate=validate.OneOf(MESSAGE_TYPES),
+        metadata={"description": "`system` messages are made by the service (meta says what happened)."},
+    )
+    content = fields.String(required=True, metadata={"description": "Empty for a deleted message."})
     client_ref = fields.String(allow_none=True, required=True)
     created_at = fields.String(required=True, metadata=TIME)
+    reply_to = fields.String(allow_none=True, required=True, metadata={"description": "Id of the message replied to."})
+    attachment = fields.Nested(AttachmentSchema, allow_none=True, required=True)
+    meta = fields.Dict(
+        allow_none=True,
+        required=True,
+        metadata={
+            "description": "System messages: {event: direct_started|members_added|member_removed|member_left, "
+            "user_ids, by}."
+        },
+    )
+    edited_at = fields.String(allow_none=True, required=True, metadata=TIME)
+    deleted_at = fields.String(allow_none=True, required=True, metadata=TIME)
+    deleted_by = fields.String(allow_none=True, required=True)
+    version = fields.String(
+        required=True,
+        metadata={"description": "Grows with every edit or delete (0: never changed); keep the highest one seen."},
+    )
+    reactions = fields.List(fields.Nested(ReactionGroupSchema), required=True)
 
 
 class MemberSchema(Schema):
@@ -138,3 +181,89 @@ class PendingNotificationsSchema(Schema):
         fields.Nested(NotificationSchema), required=True, metadata={"description": "Oldest first."}
     )
     total = fields.Integer(required=True, metadata={"description": "How many are pending in all."})
+
+
+class FavoriteSchema(Schema):
+    type = fields.String(required=True, validate=validate.OneOf(["room", "user"]))
+    id = fields.String(required=True)
+    name = fields.String(allow_none=True, required=True, metadata={"description": "A direct room shows the peer's."})
+    created_at = fields.String(required=True, metadata=TIME)
+
+
+class FavoritesSchema(Schema):
+    favorites = fields.List(fields.Nested(FavoriteSchema), required=True, metadata={"description": "Oldest first."})
+
+
+class PersonSchema(PresenceSchema):
+    name = fields.String(allow_none=True, required=True)
+
+
+class PeopleSchema(Schema):
+    people = fields.List(fields.Nested(PersonSchema), required=True)
+
+
+class DeletedSchema(Schema):
+    id = fields.String(required=True, metadata={"description": "The message id."})
+    room_id = fields.String(required=True)
+    seq = fields.Integer(required=True)
+    deleted_at = fields.String(required=True, metadata=TIME)
+    deleted_by = fields.String(required=True)
+    version = fields.String(required=True)
+
+
+class ReactionsSchema(Schema):
+    room_id = fields.String(required=True)
+    message_id = fields.String(required=True)
+    seq = fields.Integer(required=True)
+    reactions = fields.List(fields.Nested(ReactionGroupSchema), required=True, metadata={"description": "All of them."})
+
+
+class ReactedSchema(ReactionsSchema):
+    emoji = fields.String(required=True)
+    reacted = fields.Boolean(required=True, metadata={"description": "Whether my reaction is there now."})
+    changed = fields.Boolean(required=True)
+
+
+class FavoriteSetSchema(FavoritesSchema):
+    favorite = fields.Boolean(required=True, metadata={"description": "Whether it is a favorite now."})
+
+
+class EditedSchema(Schema):
+    message = fields.Nested(MessageSchema, required=True)
+
+
+class ExcerptSegmentSchema(Schema):
+    text = fields.String(required=True)
+    match = fields.Boolean(required=True, metadata={"description": "True where a word of the query matched."})
+
+
+class SearchHitSchema(Schema):
+    id = fields.String(required=True, metadata={"description": "The message id."})
+    room_id = fields.String(required=True)
+    seq = fields.Integer(required=True, metadata={"description": "Where the message is in its room's history."})
+    sender_id = fields.String(required=True)
+    type = fields.String(required=True, validate=validate.OneOf(["text", "image", "file", "video", "audio"]))
+    created_at = fields.String(required=True, metadata=TIME)
+    edited_at = fields.String(allow_none=True, required=True, metadata=TIME)
+    rank = fields.Float(required=True, metadata={"description": "Relevance: higher is better (within one search)."})
+    excerpt = fields.List(
+        fields.Nested(ExcerptSegmentSchema),
+        required=True,
+        metadata={
+            "description": "The part of the message around its matches (about 160 characters, white space collapsed, "
+            "`…` where cut), as consecutive segments: join their `text` to show it, mark those with `match`."
+        },
+    )
+
+
+class SearchResultsSchema(Schema):
+    hits = fields.List(
+        fields.Nested(SearchHitSchema),
+        required=True,
+        metadata={"description": "Best first: by rank, then newest first."},
+    )
+    next_cursor = fields.String(
+        allow_none=True,
+        required=True,
+        metadata={"description": "Pass as `cursor` (with the same q and room_id) for the next page; null on the last."},
+    )

@@ -29,6 +29,11 @@ class Keys:
         return f"{self.prefix}outbox"
 
     @property
+    def outbox_ids(self) -> str:
+        """Hash: message id -> its outbox field, while the message waits in the outbox."""
+        return f"{self.prefix}outbox:ids"
+
+    @property
     def outbox_since(self) -> str:
         """Sorted set of the same fields, scored by when they were (re)enqueued, in ms."""
         return f"{self.prefix}outbox:since"
@@ -97,6 +102,15 @@ class Keys:
 
 def outbox_field(room_id: str, seq: int) -> str:
     return f"{room_id}:{seq}"
+
+
+def change_field(message_id: str) -> str:
+    """The outbox field of a message's pending change (edit or delete)."""
+    return f"c:{message_id}"
+
+
+def is_change_field(field: str) -> bool:
+    return field.startswith("c:")
 
 
 def parse_outbox_field(field: str) -> tuple[str, int]:

@@ -16,19 +16,20 @@ import orjson
 from redis.asyncio import Redis
 
 from app.chat import events
-from app.chat.model import Message, Receipt, parse_time
+from app.chat.events import Event
+from app.chat.model import Change, Message, Receipt, parse_time, to_ms
 from app.chat.ports import Appended, Quota, RateLimited, SequenceUnknown
-from app.state.bus import envelope_head
+from app.state.bus import envelope, envelope_head
 from app.state.errors import translate_errors
-from app.state.keys import Keys, outbox_field
+from app.state.keys import Keys, change_field, outbox_field
 from app.state.presence import MARK
 from app.state.rate_limit import GCRA_FUNCTION, gcra_args
 
 # KEYS: 1 seq counter, 2 outbox hash, 3 outbox-since zset, 4 idempotency key, 5 sender's read cursors,
-#       6 the quota's bucket
+#       6 the quota's bucket, 7 outbox ids
 # ARGV: 1 message JSON up to its seq (ends with `"seq":`), 2 receipt up to its seq, 3 idempotency TTL,
 #       4 room id, 5 when the redrive is due (ms), 6 "1" when there is a client_ref, 7 channel,
-#       8 event envelope up to the message, 9 ms per quota token, 10 quota burst tolerance (ms)
+#       8 event envelope up to the message, 9 ms per quota token, 10 quota burst tolerance (ms), 11 message id
 # Returns {1, receipt}, {0, first receipt} for a resend, {-1, ''} without a counter, {-2, ms to wait}.
 _APPEND = (
     GCRA_FUNCTION
@@ -44,6 +45,7 @@ local seq = redis.call('INCR', KEYS[1])
 local field = ARGV[4] .. ':' .. seq
 local body = ARGV[1] .. seq .. '}'
 redis.call('HSET', KEYS[2], field, body)
+redis.call('HSET', KEYS[7], ARGV[11], field)
 redis.call('ZADD', KEYS[3], ARGV[5], field)
 local receipt = ARGV[2] .. seq
 if ARGV[6] == '1' then redis.call('SET', KEYS[4], receipt, 'EX', ARGV[3]) end
@@ -70,6 +72,26 @@ return {before, flush}
 )
 
 
+# KEYS: 1 outbox hash, 2 outbox-since zset. ARGV: 1 the change's field, 2 change JSON, 3 its version,
+#       4 "1" for a delete, 5 when the redrive is due (ms), 6 channel, 7 event envelope.
+# Returns 1 when stored and published; 0 when a pending delete or a later pending edit wins.
+_CHANGE = """
+local prior = redis.call('HGET', KEYS[1], ARGV[1])
+if prior then
+  local p = cjson.decode(prior)
+  if p['content'] == cjson.null then return 0 end
+  if ARGV[4] ~= '1' then
+    local v, w = p['version'], ARGV[3]
+    if #v > #w or (#v == #w and v > w) then return 0 end
+  end
+end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('ZADD', KEYS[2], ARGV[5], ARGV[1])
+redis.call('PUBLISH', ARGV[6], ARGV[7])
+return 1
+"""
+
+
 def read_entry(room_id: str, user_id: str) -> str:
     """The `flush:reads` member of a read cursor (room ids are digits, so the first `:` splits)."""
     return f"{room_id}:{user_id}"
@@ -82,6 +104,7 @@ class RedisMessageLog:
         self._redrive_after_ms = redrive_after_s * 1000
         self._append = redis.register_script(_APPEND)
         self._advance_read = redis.register_script(_ADVANCE_READ)
+        self._change = redis.register_script(_CHANGE)
 
     @translate_errors
     async def append(self, message: Message, idempotency_ttl: int, quota: Quota) -> Appended:
@@ -99,6 +122,7 @@ class RedisMessageLog:
                 idem_key,
                 self._keys.read_cursors(message.sender_id),
                 self._keys.rate(quota.bucket, quota.key),
+                self._keys.outbox_ids,
             ],
             args=[
                 head,
@@ -110,6 +134,7 @@ class RedisMessageLog:
                 self._keys.channel(events.room_topic(message.room_id)),
                 envelope_head(events.MESSAGE_NEW),
                 *gcra_args(quota.rate, quota.burst),
+                message.id,
             ],
         )
         if status == -1:
@@ -134,6 +159,35 @@ class RedisMessageLog:
             return []
         bodies = await self._redis.hmget(self._keys.outbox, [outbox_field(room_id, seq) for room_id, seq in keys])
         return [Message.from_record(orjson.loads(body)) for body in bodies if body is not None]
+
+    @translate_errors
+    async def pending_by_id(self, message_id: str) -> Message | None:
+        field = await self._redis.hget(self._keys.outbox_ids, message_id)
+        body = await self._redis.hget(self._keys.outbox, field) if field is not None else None
+        return Message.from_record(orjson.loads(body)) if body is not None else None
+
+    @translate_errors
+    async def change(self, change: Change, event: Event) -> bool:
+        stored = await self._change(
+            keys=[self._keys.outbox, self._keys.outbox_since],
+            args=[
+                change_field(change.message_id),
+                orjson.dumps(change.record()),
+                str(change.version),
+                "1" if change.deletes else "0",
+                to_ms(change.at) + self._redrive_after_ms,
+                self._keys.channel(events.room_topic(change.room_id)),
+                envelope(event.name, event.data),
+            ],
+        )
+        return stored == 1
+
+    @translate_errors
+    async def changes(self, message_ids: Sequence[str]) -> dict[str, Change]:
+        if not message_ids:
+            return {}
+        bodies = await self._redis.hmget(self._keys.outbox, [change_field(m) for m in message_ids])
+        return {m: Change.from_record(orjson.loads(b)) for m, b in zip(message_ids, bodies, strict=True) if b}
 
     @translate_errors
     async def read_cursors(self, user_id: str, room_ids: Sequence[str]) -> dict[str, int]:

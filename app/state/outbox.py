@@ -18,11 +18,30 @@ from app.state.keys import Keys
 
 MAX_REDRIVE_DELAY_MS = 3600 * 1000
 
+# KEYS: 1 outbox, 2 outbox-since. ARGV: field, body, field, body, ...
+_FORGET_IF_SAME = """
+for i = 1, #ARGV, 2 do
+  if redis.call('HGET', KEYS[1], ARGV[i]) == ARGV[i + 1] then
+    redis.call('HDEL', KEYS[1], ARGV[i])
+    redis.call('ZREM', KEYS[2], ARGV[i])
+  end
+end
+return 1
+"""
+
 
 class Outbox:
     def __init__(self, connection: redis.Redis, keys: Keys) -> None:
         self._redis = connection
         self._keys = keys
+        self._forget_if_same = connection.register_script(_FORGET_IF_SAME)
+
+    def take_raw(self, fields: Sequence[str]) -> dict[str, bytes]:
+        """field -> body, for the fields still waiting."""
+        if not fields:
+            return {}
+        bodies = self._redis.hmget(self._keys.outbox, list(fields))
+        return {field: body for field, body in zip(fields, bodies, strict=True) if body is not None}
 
     def take(self, fields: Sequence[str]) -> list[dict]:
         """The message records still waiting among `fields` (others were persisted already)."""
@@ -30,14 +49,31 @@ class Outbox:
             return []
         return [orjson.loads(body) for body in self._redis.hmget(self._keys.outbox, list(fields)) if body is not None]
 
-    def done(self, fields: Sequence[str]) -> None:
-        """Forget fields whose messages are committed to Postgres."""
+    def done(self, fields: Sequence[str], message_ids: Sequence[str] = ()) -> None:
+        """Forget message fields (and their ids) whose messages are committed to Postgres. A message's
+        body never changes once appended, so a plain delete is safe."""
         if not fields:
             return
         with self._redis.pipeline(transaction=True) as pipe:
             pipe.hdel(self._keys.outbox, *fields)
             pipe.zrem(self._keys.outbox_since, *fields)
+            if message_ids:
+                pipe.hdel(self._keys.outbox_ids, *message_ids)
             pipe.execute()
+
+    def changes_done(self, applied: dict[str, bytes]) -> None:
+        """Forget change fields committed to Postgres, each only if it still holds the body that was
+        applied: an edit that arrived meanwhile replaced it and waits for its own job."""
+        if applied:
+            self._forget_if_same(
+                keys=[self._keys.outbox, self._keys.outbox_since], args=[x for pair in applied.items() for x in pair]
+            )
+
+    def locate(self, message_ids: Sequence[str]) -> list[str]:
+        """The outbox fields of those messages that are still waiting there."""
+        if not message_ids:
+            return []
+        return [f.decode() for f in self._redis.hmget(self._keys.outbox_ids, list(message_ids)) if f is not None]
 
     def due(self, now_ms: int, limit: int) -> list[str]:
         """Fields whose redrive time has come, oldest first."""

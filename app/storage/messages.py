@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import peewee
-from psycopg2.extras import execute_values
+from psycopg2.extras import Json, execute_values
 
-from app.chat.model import Message, parse_time
+from app.chat.model import Attachment, Change, Message, parse_time
 from app.storage.database import AsyncDatabase
-from app.storage.models import MessageRow
+from app.storage.models import MessageRow, ReactionRow
 from app.storage.rooms import room_pk
 
 
@@ -23,6 +23,13 @@ def _message(row: MessageRow) -> Message:
         content=row.content,
         client_ref=row.client_ref,
         created_at=row.created_at,
+        reply_to=str(row.reply_to) if row.reply_to is not None else None,
+        attachment=Attachment.from_record(row.attachment) if row.attachment else None,
+        meta=row.meta,
+        edited_at=row.edited_at,
+        deleted_at=row.deleted_at,
+        deleted_by=row.deleted_by,
+        version=row.version,
     )
 
 
@@ -46,6 +53,12 @@ def messages_at(keys: Sequence[tuple[str, int]]) -> list[Message]:
     return [_message(row) for row in MessageRow.select().where(wanted)]
 
 
+def message_by_id(message_id: str) -> Message | None:
+    pk = room_pk(message_id)  # message ids follow the same canonical decimal form
+    row = MessageRow.get_or_none(MessageRow.id == pk) if pk is not None else None
+    return _message(row) if row is not None else None
+
+
 def max_seqs(room_ids: Sequence[str]) -> dict[str, int]:
     """Highest persisted seq of each room asked for (0 when it has none); ids that cannot name a room are left out."""
     pks = {room_id: pk for room_id in room_ids if (pk := room_pk(room_id)) is not None}
@@ -61,8 +74,8 @@ def max_seqs(room_ids: Sequence[str]) -> dict[str, int]:
 
 
 _INSERT = (
-    "INSERT INTO messages (id, room_id, seq, sender_id, type, content, client_ref, created_at) VALUES %s "
-    "ON CONFLICT DO NOTHING RETURNING id"
+    "INSERT INTO messages (id, room_id, seq, sender_id, type, content, client_ref, created_at, reply_to, attachment, "
+    "meta, edited_at, deleted_at, deleted_by, version) VALUES %s ON CONFLICT DO NOTHING RETURNING id"
 )
 _LOCK_CURSORS = (
     "SELECT 1 FROM memberships WHERE (room_id, user_id) IN (SELECT * FROM (VALUES %s) AS v (room_id, user_id)) "
@@ -96,6 +109,13 @@ def insert_batch(db: peewee.PostgresqlDatabase, records: Sequence[dict]) -> int:
                 r["content"],
                 r.get("client_ref"),
                 parse_time(r["created_at"]),
+                int(r["reply_to"]) if r.get("reply_to") else None,
+                Json(_stored_attachment(r.get("attachment"))) if r.get("attachment") else None,
+                Json(r["meta"]) if r.get("meta") else None,
+                parse_time(r["edited_at"]) if r.get("edited_at") else None,
+                parse_time(r["deleted_at"]) if r.get("deleted_at") else None,
+                r.get("deleted_by"),
+                int(r.get("version") or 0),
             )
             for r in records
         ),
@@ -114,6 +134,49 @@ def insert_batch(db: peewee.PostgresqlDatabase, records: Sequence[dict]) -> int:
     return len(inserted)
 
 
+def _stored_attachment(record: dict) -> dict:
+    """An attachment as stored: its description, without a signed link (links are made when shown)."""
+    return Attachment.from_record(record).description()
+
+
+_APPLY = """
+UPDATE messages AS m SET
+    content = COALESCE(v.content, ''),
+    edited_at = CASE WHEN v.content IS NULL THEN m.edited_at ELSE v.at END,
+    deleted_at = CASE WHEN v.content IS NULL THEN v.at END,
+    deleted_by = CASE WHEN v.content IS NULL THEN v.by END,
+    attachment = CASE WHEN v.content IS NULL THEN NULL ELSE m.attachment END,
+    version = v.version
+FROM (VALUES %s) AS v (id, content, at, by, version)
+WHERE m.id = v.id AND m.deleted_at IS NULL AND (v.content IS NULL OR m.version < v.version)
+"""
+_APPLY_ROW = "(%s::bigint, %s::text, %s::timestamptz, %s::text, %s::bigint)"
+
+
+def apply_changes(db: peewee.PostgresqlDatabase, changes: Sequence[Change]) -> set[str]:
+    """Apply edits and deletes in one transaction; return the ids of the messages that exist (for each, its
+    change is now applied or was beaten by a later one). Idempotent and order-proof: an edit applies only
+    over an older version and never over a tombstone; a delete always applies, empties the content and
+    the attachment, and drops the message's reactions."""
+    if not changes:
+        return set()
+    latest: dict[int, Change] = {}
+    for change in changes:  # one row per message in a statement: the winner among this batch's changes
+        key = int(change.message_id)
+        held = latest.get(key)
+        if held is None or (not held.deletes and (change.deletes or change.version > held.version)):
+            latest[key] = change
+    rows = [(key, c.content, c.at, c.by, c.version) for key, c in sorted(latest.items())]
+    deleted = [key for key, c in latest.items() if c.deletes]
+    with db.atomic():
+        cursor = db.cursor()
+        execute_values(cursor, _APPLY, rows, template=_APPLY_ROW, page_size=len(rows))
+        if deleted:
+            ReactionRow.delete().where(ReactionRow.message_id.in_(deleted)).execute()
+        present = MessageRow.select(MessageRow.id).where(MessageRow.id.in_(list(latest)))
+        return {str(row_id) for (row_id,) in present.tuples()}
+
+
 class PgMessageStore:
     def __init__(self, db: AsyncDatabase) -> None:
         self._db = db
@@ -126,3 +189,6 @@ class PgMessageStore:
 
     async def max_seqs(self, room_ids: Sequence[str]) -> dict[str, int]:
         return await self._db.run(max_seqs, list(room_ids))
+
+    async def by_id(self, message_id: str) -> Message | None:
+        return await self._db.run(message_by_id, message_id)

@@ -7,6 +7,7 @@ field matches a column. Models are bound to a database by `open_database`.
 from __future__ import annotations
 
 import peewee
+from playhouse.postgres_ext import BinaryJSONField
 
 
 class BaseModel(peewee.Model):
@@ -63,6 +64,13 @@ class MessageRow(BaseModel):
     content = peewee.TextField()
     client_ref = peewee.TextField(null=True)
     created_at = peewee.DateTimeField()
+    edited_at = peewee.DateTimeField(null=True)
+    deleted_at = peewee.DateTimeField(null=True)
+    deleted_by = peewee.TextField(null=True)
+    version = peewee.BigIntegerField(default=0)
+    reply_to = peewee.BigIntegerField(null=True)
+    attachment = BinaryJSONField(null=True)
+    meta = BinaryJSONField(null=True)
 
     class Meta:
         table_name = "messages"
@@ -95,4 +103,52 @@ class NotificationRow(BaseModel):
         table_name = "notifications"
 
 
-MODELS = [UserRow, RoomRow, MembershipRow, MessageRow, DeviceRow, NotificationRow]
+class ReactionRow(BaseModel):
+    message_id = peewee.BigIntegerField()
+    room_id = peewee.BigIntegerField()
+    user_id = peewee.TextField()
+    emoji = peewee.TextField()
+    created_at = peewee.DateTimeField()
+
+    class Meta:
+        table_name = "reactions"
+        primary_key = peewee.CompositeKey("message_id", "emoji", "user_id")
+
+
+class FavoriteRow(BaseModel):
+    user_id = peewee.TextField()
+    kind = peewee.TextField()
+    target_id = peewee.TextField()
+    created_at = peewee.DateTimeField()
+
+    class Meta:
+        table_name = "favorites"
+        primary_key = peewee.CompositeKey("user_id", "kind", "target_id")
+
+
+class AttachmentRow(BaseModel):
+    id = peewee.BigIntegerField(primary_key=True)
+    uploader_id = peewee.TextField()
+    room_id = peewee.BigIntegerField(null=True)
+    name = peewee.TextField()
+    content_type = peewee.TextField()
+    size = peewee.BigIntegerField()
+    kind = peewee.TextField()
+    storage_key = peewee.TextField()
+    created_at = peewee.DateTimeField()
+
+    class Meta:
+        table_name = "attachments"
+
+
+MODELS = [
+    UserRow,
+    RoomRow,
+    MembershipRow,
+    MessageRow,
+    DeviceRow,
+    NotificationRow,
+    ReactionRow,
+    FavoriteRow,
+    AttachmentRow,
+]

@@ -76,3 +76,6 @@ class PgUserStore:
 
     async def last_seen(self, user_ids: Sequence[str]) -> dict[str, datetime]:
         return await self._db.run(last_seen, list(user_ids))
+
+    async def names(self, user_ids: Sequence[str]) -> dict[str, str | None]:
+        return await self._db.run(names, list(user_ids))

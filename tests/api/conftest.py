@@ -92,8 +92,8 @@ class Contract:
     def schema_for(self, template: str, method: str, status: int) -> dict | None:
         response = self.document["paths"][template][method.lower()]["responses"][str(status)]
         content = response.get("content")
-        if not content:
-            return None
+        if not content or "application/json" not in content:
+            return None  # no body, or not JSON (a download)
         return content["application/json"]["schema"]
 
     def validate(self, schema: dict, instance: object) -> None:

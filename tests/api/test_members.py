@@ -30,7 +30,12 @@ async def test_the_owner_adds_members_who_then_read_and_send(api, user_id):
     assert sorted(members_of(reply.body)) == sorted([owner, bob, carol, dave])
     assert (reply.body["member_count"], role_of(reply.body, carol)) == (4, "member")
     # The whole history is theirs to read, and they may send.
-    assert [m["content"] for m in (await api.history(carol, room["id"]))["messages"]] == ["before you came"]
+    history = (await api.history(carol, room["id"]))["messages"]
+    assert [(m["type"], m["meta"] and m["meta"]["event"]) for m in history] == [
+        ("text", None),
+        ("system", "members_added"),
+    ]
+    assert history[0]["content"] == "before you came"
     await api.send(dave, room["id"], "hello all")
     assert room["id"] in [r["id"] for r in await api.rooms(carol)]
 
@@ -103,7 +108,12 @@ async def test_the_owner_removes_a_member_who_then_loses_access(api, user_id):
     assert sorted(members_of(await api.room(owner, room["id"]))) == sorted([owner, carol])
     await _lost_access(api, bob, room["id"])
     # What bob said stays in the room.
-    assert [m["content"] for m in (await api.history(carol, room["id"]))["messages"]] == ["my last words"]
+    history = (await api.history(carol, room["id"]))["messages"]
+    assert [(m["type"], m["meta"] and m["meta"]["event"]) for m in history] == [
+        ("text", None),
+        ("system", "member_removed"),
+    ]
+    assert history[0]["content"] == "my last words"
 
 
 async def test_a_removed_member_can_be_added_again(api, user_id):

@@ -245,6 +245,14 @@ async def test_a_listed_room_shows_its_last_message_and_member_count(api, user_i
         "content": "second",
         "client_ref": "ref-2",
         "created_at": last["created_at"],
+        "reply_to": None,
+        "attachment": None,
+        "meta": None,
+        "edited_at": None,
+        "deleted_at": None,
+        "deleted_by": None,
+        "version": "0",
+        "reactions": [],
     }
     assert "members" not in listed
 

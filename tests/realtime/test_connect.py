@@ -92,6 +92,8 @@ async def test_session_ready_names_the_user_as_the_token_does(node, token, user_
         "status": "online",
         "rooms": [],
         "total_unread": 0,
+        "people": [],
+        "favorites": [],
     }
 
 

@@ -66,6 +66,15 @@ async def test_a_tour_of_every_event_validates_against_the_document(node, rest, 
     await b.ack("room:read", {"room_id": room, "seq": 10_000})
     await a.ack("notifications:ack", {"ids": ["1"]})
     await a.ack("notifications:ack", {"ids": []})
+    sent = await a.send(room, "to edit", client_ref="t-5")
+    await a.ack("message:edit", {"message_id": sent["data"]["id"], "content": "edited"})
+    await a.ack("message:edit", {"message_id": sent["data"]["id"]})
+    await b.ack("reaction:toggle", {"message_id": sent["data"]["id"], "emoji": "🎉"})
+    await b.ack("reaction:toggle", {"message_id": sent["data"]["id"], "emoji": "no"})
+    await a.ack("favorite:toggle", {"id": room, "type": "room"})
+    await a.ack("favorite:toggle", {"id": room, "type": "galaxy"})
+    await a.ack("message:delete", {"message_id": sent["data"]["id"]})
+    await a.ack("message:delete", {"message_id": sent["data"]["id"]})
     await a.ack("room:leave", {"room_id": room})
     await a.ack("room:leave", [])
     await a.ack("no:such:event", {"client_ref": "t-3"})
@@ -75,17 +84,23 @@ async def test_a_tour_of_every_event_validates_against_the_document(node, rest, 
     await a.wait_for_count("error", 3)
 
     # Server events.
+    await b.next("message:updated")
+    await b.next("reaction:update")
+    await b.next("message:deleted")
     await b.next("presence:update")
     await b.next("typing:update")
     await c.next("receipt:read")
     await b.next("unread:update")
     await rest.add_members(alice, room, dave)
     await d.next("room:added")
+    await d.next("people:update")
     await rest.send(bob, room, "while erin is away")
     await drain()
     await d.next("notification:new")  # dave is online but does not follow the room
     e = await node.connect(erin)
     await e.next("notification:pending")
+    await a.ack("favorite:toggle", {"id": room, "type": "room"})  # off again: alice's other events are done
+    await a.next("favorites:update")
     await rest.remove_member(alice, room, carol)
     await c.next("room:removed")
     await b.next("room:members_changed")
@@ -117,8 +132,17 @@ async def test_the_contract_check_catches_a_payload_the_document_does_not_allow(
         "content": "c",
         "client_ref": None,
         "created_at": "2026-01-01T00:00:00.000Z",
+        "reply_to": None,
+        "attachment": None,
+        "meta": None,
+        "edited_at": None,
+        "deleted_at": None,
+        "deleted_by": None,
+        "version": "0",
+        "reactions": [],
     }
     assert contract.server_event_errors("message:new", message) == []
+    assert contract.server_event_errors("message:new", {**message, "reactions": [{"emoji": "x"}]})
     assert contract.server_event_errors("message:new", {**message, "seq": "3"})
     assert contract.server_event_errors("message:new", {**message, "created_at": "yesterday"})
     assert contract.server_event_errors("message:new", {**message, "extra": 1})

@@ -60,6 +60,14 @@ async def test_every_joined_connection_of_every_member_gets_a_message_once(node,
             "content": "to everyone",
             "client_ref": "c-1",
             "created_at": receipt["created_at"],
+            "reply_to": None,
+            "attachment": None,
+            "meta": None,
+            "edited_at": None,
+            "deleted_at": None,
+            "deleted_by": None,
+            "version": "0",
+            "reactions": [],
         }
     # A later message proves nothing else was on its way: delivery to a connection is in order.
     await b2.join(room)
@@ -261,8 +269,9 @@ async def test_direct_start_creates_the_direct_room_once_and_announces_it(node, 
     assert again["data"]["room"]["peer"]["user_id"] == alice
 
     await b.join(room["id"])
-    assert (await a.send(room["id"], "psst"))["data"]["seq"] == 1
-    assert (await b.wait_message(room["id"], 1))["content"] == "psst"
+    # Seq 1 is the system message "Direct chat started"; the first message is seq 2.
+    assert (await a.send(room["id"], "psst"))["data"]["seq"] == 2
+    assert (await b.wait_message(room["id"], 2))["content"] == "psst"
     await asyncio.sleep(QUIET)
     assert len(a.all("room:added")) == 1 and len(b.all("room:added")) == 1
 

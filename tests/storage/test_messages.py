@@ -27,6 +27,14 @@ def record(room_id: str, seq: int, sender: str, now, content: str | None = None,
         "content": f"m{seq}" if content is None else content,
         "client_ref": client_ref,
         "created_at": format_time(now + timedelta(milliseconds=seq)),
+        "reply_to": None,
+        "attachment": None,
+        "meta": None,
+        "edited_at": None,
+        "deleted_at": None,
+        "deleted_by": None,
+        "version": "0",
+        "reactions": [],
     }
 
 

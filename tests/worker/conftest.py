@@ -46,6 +46,7 @@ class Lane:
         ).record()
         field = outbox_field(room_id, seq)
         self.redis.hset(self.keys.outbox, field, orjson.dumps(record))
+        self.redis.hset(self.keys.outbox_ids, record["id"], field)
         self.redis.zadd(self.keys.outbox_since, {field: created_ms + self.settings.queue.redrive_after * 1000})
         return field
 

@@ -40,7 +40,7 @@ def test_fields_already_gone_from_the_outbox_are_skipped_and_the_rest_is_persist
     records = [lane.record(a), lane.record(c)]
     lane.redis.hdel(lane.keys.outbox, gone)  # persisted and cleared by another job
 
-    assert persist([a, gone, c]) == {"messages": 2, "inserted": 2}
+    assert persist([a, gone, c]) == {"messages": 2, "inserted": 2, "changes": 0}
     assert stored(group.room_id) == expected(*records)
     assert lane.in_outbox() == set()
     assert lane.since() == {}  # the stale `since` entry of the gone field is cleared too
@@ -48,7 +48,7 @@ def test_fields_already_gone_from_the_outbox_are_skipped_and_the_rest_is_persist
 
 def test_a_job_whose_fields_are_all_gone_does_nothing(lane, group):
     lane = lane()
-    assert persist([f"{group.room_id}:1", f"{group.room_id}:2"]) == {"messages": 0, "inserted": 0}
+    assert persist([f"{group.room_id}:1", f"{group.room_id}:2"]) == {"messages": 0, "inserted": 0, "changes": 0}
     assert stored(group.room_id) == []
 
 
@@ -60,7 +60,7 @@ def test_a_batch_committed_by_a_worker_killed_before_clearing_it_is_only_cleared
         assert insert_batch(db, records) == 2  # committed; the outbox still holds both
     assert lane.in_outbox() == set(fields)
 
-    assert persist(fields) == {"messages": 2, "inserted": 0}
+    assert persist(fields) == {"messages": 2, "inserted": 0, "changes": 0}
     assert stored(group.room_id) == expected(*records)
     assert lane.in_outbox() == set()
 
@@ -98,7 +98,7 @@ def test_a_sender_who_left_the_room_is_persisted_without_a_cursor(lane, group):
     ).execute()
     field = lane.put(group.room_id, 1, bob, now_ms())
     record = lane.record(field)
-    assert persist([field]) == {"messages": 1, "inserted": 1}
+    assert persist([field]) == {"messages": 1, "inserted": 1, "changes": 0}
     assert stored(group.room_id) == expected(record)
     assert bob not in cursors(group.room_id)
 

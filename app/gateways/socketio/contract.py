@@ -17,11 +17,19 @@ from app.gateways.socketio import schemas
 from app.schemas.payloads import (
     STATUS,
     CatchUpSchema,
+    DeletedSchema,
+    EditedSchema,
     ErrorSchema,
+    FavoriteSchema,
+    FavoriteSetSchema,
+    FavoritesSchema,
     MessageSchema,
     NotificationSchema,
     PendingNotificationsSchema,
+    PersonSchema,
     PresenceSchema,
+    ReactedSchema,
+    ReactionsSchema,
     ReadStateSchema,
     ReceiptSchema,
     RoomSchema,
@@ -79,6 +87,25 @@ class SessionReadySchema(Schema):
             "description": "My rooms, newest activity first; null if they could not be read (an `error` follows)."
         },
     )
+    people = fields.List(
+        fields.Nested(PersonSchema),
+        allow_none=True,
+        required=True,
+        metadata={"description": "Everyone who shares a room with me, with presence; null if unreadable."},
+    )
+    favorites = fields.List(
+        fields.Nested(FavoriteSchema),
+        allow_none=True,
+        required=True,
+        metadata={"description": "My favorite rooms and people, oldest first; null if unreadable."},
+    )
+
+
+class PeopleUpdateSchema(Schema):
+    added = fields.List(
+        fields.Nested(PersonSchema), required=True, metadata={"description": "Now share a room with me (or refreshed)."}
+    )
+    removed = fields.List(fields.String(), required=True, metadata={"description": "No longer share any room."})
 
 
 class RoomAddedSchema(Schema):
@@ -149,6 +176,7 @@ class ErrorEventSchema(ErrorSchema):
 
 
 ROOM_ERRORS = (Code.ROOM_NOT_FOUND, Code.NOT_MEMBER)
+CHANGE_ERRORS = (Code.MESSAGE_NOT_FOUND, Code.NOT_SENDER, Code.MESSAGE_DELETED)
 COMMON_ERRORS = (Code.INVALID_PAYLOAD, Code.RATE_LIMITED, Code.UNAVAILABLE, Code.INTERNAL_ERROR)
 
 CLIENT_EVENTS: dict[str, ClientEvent] = {
@@ -172,7 +200,38 @@ CLIENT_EVENTS: dict[str, ClientEvent] = {
             Code.CONTENT_TOO_LONG,
             Code.CONTENT_INVALID,
             Code.DUPLICATE_CLIENT_REF,
+            Code.UNKNOWN_MESSAGE_TYPE,
+            Code.REPLY_NOT_FOUND,
+            Code.ATTACHMENT_NOT_FOUND,
         ),
+    ),
+    "message:edit": ClientEvent(
+        schemas.EditSchema,
+        EditedSchema,
+        "Edit my message (its content; a caption for an attachment). The room gets `message:updated`; the "
+        "edit is kept in Redis and persisted by the workers like a message.",
+        (*CHANGE_ERRORS, Code.SYSTEM_MESSAGE, Code.CONTENT_EMPTY, Code.CONTENT_TOO_LONG, Code.CONTENT_INVALID),
+    ),
+    "message:delete": ClientEvent(
+        schemas.DeleteSchema,
+        DeletedSchema,
+        "Delete my message, or any message of a room I own. A tombstone stays (the seq is kept); the room "
+        "gets `message:deleted`.",
+        CHANGE_ERRORS,
+    ),
+    "reaction:toggle": ClientEvent(
+        schemas.ReactSchema,
+        ReactedSchema,
+        "React to a message with one emoji: `on` true adds, false removes, omitted toggles. The room gets "
+        "`reaction:update` with all the message's reactions.",
+        (Code.MESSAGE_NOT_FOUND, Code.MESSAGE_DELETED, Code.INVALID_EMOJI),
+    ),
+    "favorite:toggle": ClientEvent(
+        schemas.FavoriteToggleSchema,
+        FavoriteSetSchema,
+        "Mark a room (I belong to) or a person as a favorite: `on` true marks, false unmarks, omitted toggles. "
+        "My connections get `favorites:update`.",
+        (*ROOM_ERRORS, Code.USER_NOT_FOUND),
     ),
     "sync": ClientEvent(
         schemas.SyncSchema,
@@ -219,7 +278,9 @@ CLIENT_EVENTS: dict[str, ClientEvent] = {
 
 SERVER_EVENTS: dict[str, ServerEvent] = {
     "session:ready": ServerEvent(
-        SessionReadySchema, "Sent once after connecting: who I am, my status, my rooms and unread counts."
+        SessionReadySchema,
+        "Sent once after connecting: who I am, my status, my rooms (last message, unread counts), the people "
+        "I share rooms with (presence) and my favorites.",
     ),
     events.NOTIFICATION_PENDING: ServerEvent(
         PendingNotificationsSchema,
@@ -241,6 +302,15 @@ SERVER_EVENTS: dict[str, ServerEvent] = {
     events.UNREAD_UPDATE: ServerEvent(ReadStateSchema, "I read a room (on any device): its and my total unread."),
     events.MESSAGE_NEW: ServerEvent(
         MessageSchema, "A message in a room this connection joined (its own messages included), in seq order."
+    ),
+    events.MESSAGE_UPDATED: ServerEvent(EditedSchema, "A message in a room this connection joined was edited."),
+    events.MESSAGE_DELETED: ServerEvent(DeletedSchema, "A message in a room this connection joined was deleted."),
+    events.REACTION_UPDATE: ServerEvent(
+        ReactionsSchema, "A message's reactions changed, in a room this connection joined: all of them."
+    ),
+    events.FAVORITES_UPDATE: ServerEvent(FavoritesSchema, "My favorites changed (on any device): the whole list."),
+    events.PEOPLE_UPDATE: ServerEvent(
+        PeopleUpdateSchema, "People started or stopped sharing a room with me (their presence follows presence:update)."
     ),
     events.ROOM_ADDED: ServerEvent(RoomAddedSchema, "I was added to a room (or created one)."),
     events.ROOM_REMOVED: ServerEvent(

@@ -34,13 +34,48 @@ class LeaveSchema(_Event):
 
 class SendSchema(_Event):
     room_id = Identifier(required=True)
-    content = fields.String(required=True, metadata={"description": "Text, at most MAX_MESSAGE_LENGTH characters."})
+    content = fields.String(
+        load_default=None,
+        allow_none=False,  # may be left out (with an attachment), never null
+        metadata={"description": "Text, at most MAX_MESSAGE_LENGTH characters; optional with an attachment."},
+    )
     client_ref = fields.String(
         allow_none=True,
         load_default=None,
         metadata={"description": "The client's own id for the message: a resend with it stores nothing new."},
     )
-    type = fields.String(load_default="text", validate=validate.OneOf(["text"]))
+    type = fields.String(
+        load_default="text",
+        validate=validate.OneOf(["text", "image", "file", "video", "audio"]),
+        metadata={"description": "With an attachment the server sets it from the file's kind."},
+    )
+    reply_to = Identifier(allow_none=True, load_default=None, metadata={"description": "A message of the same room."})
+    attachment_id = Identifier(allow_none=True, load_default=None, metadata={"description": "From an upload."})
+
+
+class EditSchema(_Event):
+    message_id = Identifier(required=True)
+    content = fields.String(required=True)
+
+
+class DeleteSchema(_Event):
+    message_id = Identifier(required=True)
+
+
+class ReactSchema(_Event):
+    message_id = Identifier(required=True)
+    emoji = fields.String(required=True, metadata={"description": "Exactly one emoji."})
+    on = fields.Boolean(
+        allow_none=True,
+        load_default=None,
+        metadata={"description": "true adds, false removes; omitted toggles."},
+    )
+
+
+class FavoriteToggleSchema(_Event):
+    id = Identifier(required=True, metadata={"description": "A room id or a user id."})
+    type = fields.String(required=True, validate=validate.OneOf(["room", "user", "ROOM", "USER"]))
+    on = fields.Boolean(allow_none=True, load_default=None, metadata={"description": "Omitted: toggle."})
 
 
 class SyncRoomSchema(_Event):

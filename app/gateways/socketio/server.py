@@ -26,6 +26,7 @@ from app.chat import events, payloads
 from app.chat.errors import ChatError, Code
 from app.chat.model import Device, User, format_time
 from app.chat.service import Chat
+from app.gateways.socketio import rich
 from app.gateways.socketio.contract import CLIENT_EVENTS
 from app.gateways.socketio.delivery import DirectDelivery, Fences
 from app.gateways.socketio.engine import ACK_WANTED, ChatSocketServer, OrjsonJSON
@@ -122,6 +123,7 @@ class SocketGateway:
             "typing:stop": self._typing_stop,
             "room:read": self._read,
             "notifications:ack": self._ack_notifications,
+            **rich.handlers(chat),
         }
         if handlers.keys() != CLIENT_EVENTS.keys():
             raise RuntimeError("the gateway's handlers and contract.CLIENT_EVENTS disagree")
@@ -197,11 +199,19 @@ class SocketGateway:
         except Exception as exc:
             await self._emit_error(sid, "session:ready", exc)
             rooms, total_unread = None, None
+        try:
+            people = await self._chat.lists.people(connection.user)
+            favorites = [f.record() for f in await self._chat.lists.favorites(connection.user)]
+        except Exception as exc:
+            await self._emit_error(sid, "session:ready", exc)
+            people, favorites = None, None
         ready = {
             "user": payloads.user(connection.user),
             "status": connection.status,
             "rooms": rooms,
             "total_unread": total_unread,
+            "people": people,
+            "favorites": favorites,
         }
         await self.sio.emit("session:ready", ready, to=sid)
         await self._send_pending(connection)
@@ -354,7 +364,13 @@ class SocketGateway:
 
     async def _send(self, connection: Connection, data: dict) -> dict:
         result = await self._chat.messages.send(
-            connection.user, data["room_id"], data["content"], data["client_ref"], data["type"]
+            connection.user,
+            data["room_id"],
+            data["content"],
+            data["client_ref"],
+            data["type"],
+            reply_to=data["reply_to"],
+            attachment_id=data["attachment_id"],
         )
         return payloads.sent(result)
 

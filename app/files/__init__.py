@@ -1,0 +1,1 @@
+"""File storage adapters: implementations of the core's `BlobStore` port (local disk by default)."""
