@@ -30,7 +30,8 @@ def run(fields: list[str]) -> dict:
     changes = [Change.from_record(orjson.loads(body)) for body in raw_changes.values()]
     # A change can overtake its message (the message's own job still queued): persist the message first.
     # Its own job still runs, finds it stored, notifies and clears it.
-    lagging = [f for f in runtime.outbox.locate([c.message_id for c in changes]) if f not in set(message_fields)]
+    batch = set(message_fields)
+    lagging = [f for f in runtime.outbox.locate([c.message_id for c in changes]) if f not in batch]
     with runtime.database() as db:
         inserted = insert_batch(db, records + runtime.outbox.take(lagging))
         present = apply_changes(db, changes)

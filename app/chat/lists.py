@@ -85,15 +85,13 @@ class Lists:
                 if peers:
                     await self._bus.publish(events.user_topic(user_id), events.people_update(peers, []))
             newcomers = [by_id[u] for u in added if u in by_id]
-            for user_id in others:
-                await self._bus.publish(events.user_topic(user_id), events.people_update(newcomers, []))
+            await self._bus.publish_many([events.user_topic(u) for u in others], events.people_update(newcomers, []))
         for user_id in removed:
             still = set(await self._rooms.contacts(user_id))
             gone = [u for u in members if u != user_id and u not in still]
             if gone:
                 await self._bus.publish(events.user_topic(user_id), events.people_update([], gone))
-            for other in gone:
-                await self._bus.publish(events.user_topic(other), events.people_update([], [user_id]))
+                await self._bus.publish_many([events.user_topic(u) for u in gone], events.people_update([], [user_id]))
 
     async def _persons(self, user_ids: Sequence[str], viewer: str | None) -> list[dict]:
         if not user_ids:

@@ -67,6 +67,9 @@ class AttachmentClaims(Protocol):
     async def claim(self, actor: User, attachment_id: str, room_id: str) -> Attachment:
         """The actor's upload, bound to the room the message goes to (raises ATTACHMENT_NOT_FOUND)."""
 
+    def signed(self, attachment: Attachment) -> Attachment:
+        """The attachment with a fresh signed download link."""
+
 
 @dataclass(frozen=True, slots=True)
 class Reacted:
@@ -85,6 +88,7 @@ class Messages:
         log: MessageLog,
         persist: PersistQueue,
         reactions: ReactionStore,
+        attachments: AttachmentClaims,
         bus: Publisher,
         ids: IdGenerator,
         clock: Clock,
@@ -101,8 +105,7 @@ class Messages:
         self._clock = clock
         self._limits = limits
         self._is_emoji = is_emoji
-        self.attachments: AttachmentClaims | None = None
-        self.link: Callable[[Attachment], Attachment] = lambda attachment: attachment
+        self._attachments = attachments
 
     async def send(
         self,
@@ -136,9 +139,7 @@ class Messages:
             await self._replied(actor, room_id, reply_to)
         attachment = None
         if attachment_id is not None:
-            if self.attachments is None:
-                raise ChatError(Code.INVALID_PAYLOAD, "attachments are not enabled")
-            attachment = self.link(await self.attachments.claim(actor, attachment_id, room_id))
+            attachment = self._attachments.signed(await self._attachments.claim(actor, attachment_id, room_id))
             type = attachment.kind
         message = Message(
             id=str(self._ids.next()),
@@ -280,7 +281,7 @@ class Messages:
             replace(
                 m,
                 reactions=tuple(reactions.get(m.id, ())),
-                attachment=self.link(m.attachment) if m.attachment is not None else None,
+                attachment=self._attachments.signed(m.attachment) if m.attachment is not None else None,
             )
             for m in messages
         ]

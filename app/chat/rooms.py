@@ -38,6 +38,8 @@ class Rooms:
         bus: Publisher,
         clock: Clock,
         limits: Limits,
+        announce: Callable[[str, str, str, dict], Awaitable[object]],
+        members_changed: Callable[[str, Sequence[str], Sequence[str]], Awaitable[None]],
     ) -> None:
         self._store = store
         self._users = users
@@ -47,9 +49,8 @@ class Rooms:
         self._bus = bus
         self._clock = clock
         self._limits = limits
-        # Set by build_chat: system messages in the timeline, and people-list updates.
-        self.announce: Callable[[str, str, str, dict], Awaitable[object]] | None = None
-        self.members_changed: Callable[[str, Sequence[str], Sequence[str]], Awaitable[None]] | None = None
+        self._announce = announce  # a system message in the timeline (Messages.announce)
+        self._members_changed = members_changed  # people-list updates (Lists.members_changed)
 
     async def create_group(self, actor: User, name: str, participant_ids: Sequence[str]) -> RoomView:
         """Create a group owned by `actor` with the participants (who may never have connected)."""
@@ -160,10 +161,9 @@ class Rooms:
     ) -> None:
         """What follows a membership change: the system message in the room's timeline (when the setting
         is on), and people-list updates."""
-        if system is not None and self.announce is not None and self._limits.system_messages:
-            await self.announce(*system)
-        if self.members_changed is not None:
-            await self.members_changed(room_id, added, removed)
+        if system is not None and self._limits.system_messages:
+            await self._announce(*system)
+        await self._members_changed(room_id, added, removed)
 
     async def _owned_group(self, actor: User, room_id: str) -> Room:
         room = (await self._access.require(room_id, actor.id)).room

@@ -86,15 +86,13 @@ def build_chat(
 ) -> Chat:
     access = Access(room_store, ttl=limits.membership_cache_ttl)
     timeline = Timeline(message_store, log)
-    rooms = Rooms(room_store, user_store, access, timeline, log, bus, clock, limits)
-    messages = Messages(access, timeline, log, persist, reaction_store, bus, ids, clock, limits, is_emoji)
+    attachments = Attachments(attachment_store, blobs, access, timeline.by_id, ids, clock, attachment_options)
+    messages = Messages(access, timeline, log, persist, reaction_store, attachments, bus, ids, clock, limits, is_emoji)
     presence = Presence(presence_state, room_store, user_store, bus, flush, clock, limits.presence_ttl)
     lists = Lists(favorite_store, room_store, user_store, access, presence, bus, clock)
-    attachments = Attachments(attachment_store, blobs, access, timeline.by_id, ids, clock, attachment_options)
-    messages.attachments = attachments
-    messages.link = attachments.signed
-    rooms.announce = messages.announce
-    rooms.members_changed = lists.members_changed
+    rooms = Rooms(
+        room_store, user_store, access, timeline, log, bus, clock, limits, messages.announce, lists.members_changed
+    )
     return Chat(
         users=Users(user_store, clock, limits.user_cache_ttl),
         rooms=rooms,

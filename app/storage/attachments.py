@@ -1,12 +1,11 @@
-"""Attachments: the records of uploaded files (the bytes are in the blob store), and a message by id."""
+"""Attachments: the records of uploaded files (the bytes are in the blob store)."""
 
 from __future__ import annotations
 
-from app.chat.model import Attachment, Message
+from app.chat.model import Attachment
 from app.chat.ports import StoredFile
 from app.storage.database import AsyncDatabase
-from app.storage.messages import _message
-from app.storage.models import AttachmentRow, MessageRow
+from app.storage.models import AttachmentRow
 from app.storage.rooms import room_pk
 
 
@@ -63,15 +62,6 @@ def delete(attachment_id: str) -> None:
         AttachmentRow.delete().where(AttachmentRow.id == pk).execute()
 
 
-def message_by_id(message_id: str) -> Message | None:
-    """A persisted message by id (messages still only in Redis are not seen here)."""
-    pk = room_pk(message_id)
-    if pk is None:
-        return None
-    row = MessageRow.get_or_none(MessageRow.id == pk)
-    return _message(row) if row is not None else None
-
-
 class PgAttachmentStore:
     def __init__(self, db: AsyncDatabase) -> None:
         self._db = db
@@ -87,7 +77,3 @@ class PgAttachmentStore:
 
     async def delete(self, attachment_id: str) -> None:
         await self._db.run(delete, attachment_id)
-
-    async def message(self, message_id: str) -> Message | None:
-        """`message_by_id` for the core's `find_message`."""
-        return await self._db.run(message_by_id, message_id)

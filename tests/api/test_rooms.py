@@ -8,6 +8,7 @@ import re
 import pytest
 
 from tests.api.conftest import WIRE_TIME, field_errors, members_of, role_of
+from tests.shapes import UNCHANGED_MESSAGE_FIELDS
 
 # --- Creating a group ------------------------------------------------------------------------------
 
@@ -245,14 +246,7 @@ async def test_a_listed_room_shows_its_last_message_and_member_count(api, user_i
         "content": "second",
         "client_ref": "ref-2",
         "created_at": last["created_at"],
-        "reply_to": None,
-        "attachment": None,
-        "meta": None,
-        "edited_at": None,
-        "deleted_at": None,
-        "deleted_by": None,
-        "version": "0",
-        "reactions": [],
+        **UNCHANGED_MESSAGE_FIELDS,
     }
     assert "members" not in listed
 

@@ -3,7 +3,7 @@ and a display name that is never a path."""
 
 import pytest
 
-from app.chat.attachments import HEAD_BYTES, MAX_NAME_LENGTH, clean_name, kind_of, sniff
+from app.chat.filetypes import HEAD_BYTES, MAX_NAME_LENGTH, clean_name, kind_of, sniff
 
 SAMPLES = [
     (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "image/png"),

@@ -9,6 +9,7 @@ from __future__ import annotations
 from app.chat.errors import Code
 from app.web import SERVICES, VERSION
 from tests.realtime.conftest import contract_violations, disable_user
+from tests.shapes import UNCHANGED_MESSAGE_FIELDS
 
 RESERVED = {"connect", "disconnect", "*"}
 
@@ -132,14 +133,7 @@ async def test_the_contract_check_catches_a_payload_the_document_does_not_allow(
         "content": "c",
         "client_ref": None,
         "created_at": "2026-01-01T00:00:00.000Z",
-        "reply_to": None,
-        "attachment": None,
-        "meta": None,
-        "edited_at": None,
-        "deleted_at": None,
-        "deleted_by": None,
-        "version": "0",
-        "reactions": [],
+        **UNCHANGED_MESSAGE_FIELDS,
     }
     assert contract.server_event_errors("message:new", message) == []
     assert contract.server_event_errors("message:new", {**message, "reactions": [{"emoji": "x"}]})

@@ -7,6 +7,7 @@ import asyncio
 import pytest
 
 from tests.realtime.conftest import QUIET, WAIT
+from tests.shapes import UNCHANGED_MESSAGE_FIELDS
 
 
 @pytest.fixture
@@ -60,14 +61,7 @@ async def test_every_joined_connection_of_every_member_gets_a_message_once(node,
             "content": "to everyone",
             "client_ref": "c-1",
             "created_at": receipt["created_at"],
-            "reply_to": None,
-            "attachment": None,
-            "meta": None,
-            "edited_at": None,
-            "deleted_at": None,
-            "deleted_by": None,
-            "version": "0",
-            "reactions": [],
+            **UNCHANGED_MESSAGE_FIELDS,
         }
     # A later message proves nothing else was on its way: delivery to a connection is in order.
     await b2.join(room)

@@ -12,6 +12,7 @@ from app.chat.model import Message, format_time
 from app.storage.messages import PgMessageStore, insert_batch, max_seqs, message_range, messages_at
 from app.storage.models import MembershipRow, MessageRow
 from app.storage.rooms import create_group
+from tests.shapes import UNCHANGED_MESSAGE_FIELDS
 
 _ids = Snowflake(node=random.randrange(1024))  # real, time-ordered 64-bit ids
 
@@ -27,14 +28,7 @@ def record(room_id: str, seq: int, sender: str, now, content: str | None = None,
         "content": f"m{seq}" if content is None else content,
         "client_ref": client_ref,
         "created_at": format_time(now + timedelta(milliseconds=seq)),
-        "reply_to": None,
-        "attachment": None,
-        "meta": None,
-        "edited_at": None,
-        "deleted_at": None,
-        "deleted_by": None,
-        "version": "0",
-        "reactions": [],
+        **UNCHANGED_MESSAGE_FIELDS,
     }
 
 
