@@ -23,7 +23,8 @@ RUN useradd --create-home --uid 10001 chat && mkdir -p /data && chown chat /data
 USER chat
 VOLUME ["/data"]
 EXPOSE 8080
-# No HEALTHCHECK: the image runs workers too, which serve no HTTP. Probe web containers at GET /health.
+# No HEALTHCHECK: the image runs workers too, which serve no HTTP. Probe web containers at GET /health
+# (alive) and GET /ready (Postgres, Redis and the queues reachable). See docs/operations.md.
 
 ENTRYPOINT ["python", "run.py"]
 CMD []

@@ -62,7 +62,8 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         if args.command is None:
-            configure_logging(config.load(env).logging.log_level)
+            logs = config.load(env).logging
+            configure_logging(logs.log_level, logs.log_format)
             from app.cli.supervisor import run_all
 
             return run_all(env)
@@ -82,21 +83,21 @@ def main(argv: list[str] | None = None) -> int:
                     "logging",
                 ),
             )
-            configure_logging(settings.logging.log_level)
+            configure_logging(settings.logging.log_level, settings.logging.log_format)
             from app.cli.commands import serve_web
 
             serve_web(settings)
             return 0
         if args.command == "worker":
             settings = config.load(env, require=("database", "redis", "queue", "notifications", "worker", "logging"))
-            configure_logging(settings.logging.log_level)
+            configure_logging(settings.logging.log_level, settings.logging.log_format)
             from worker.main import run
 
             run(settings, settings.worker.queue_list, settings.worker.worker_processes, burst=args.burst)
             return 0
         if args.command == "migrate":
             settings = config.load(env, require=("database",))
-            configure_logging(settings.logging.log_level)
+            configure_logging(settings.logging.log_level, settings.logging.log_format)
             from app.cli.commands import run_migrations
 
             applied = run_migrations(settings)

@@ -33,6 +33,7 @@ from app.gateways.socketio.server import GatewayOptions, SocketGateway
 from app.jobs.batcher import PersistBatcher
 from app.jobs.flush import FlushRequester
 from app.jobs.queues import enqueue_flush, enqueue_persist, open_queue
+from app.ops import node as node_ops
 from app.rest import routes
 from app.rest.api import RestContext
 from app.rest.errors import error_middleware
@@ -187,17 +188,32 @@ def create_app(settings: Settings) -> web.Application:
         settings.limits.api_rate,
         settings.limits.api_burst,
     )
-    routes.setup(app, context, build_asyncapi(VERSION), VERSION)
+    dev_auth = settings.auth if settings.auth.dev_mode else None  # the dev token route exists only in DEV_MODE
+    routes.setup(app, context, build_asyncapi(VERSION), VERSION, dev_auth=dev_auth)
     aiohttp_jinja2.setup(app, loader=jinja2.FileSystemLoader(ROOT / "templates"), autoescape=True)
     app.router.add_get("/", _index)
     app.router.add_static("/static/", ROOT / "static")
     app.cleanup_ctx.append(_lifecycle)
+    node_ops.setup(app, services)  # /ready, /metrics, and the graceful stop (on_shutdown)
     return app
 
 
-@aiohttp_jinja2.template("index.html")
-async def _index(request: web.Request) -> dict:
-    return {"version": VERSION}
+# The test page (templates/index.html, static/): scripts, styles, images and connections from this origin only,
+# no inline code, and Trusted Types required, so no string ever reaches an HTML sink (innerHTML and the like).
+PAGE_HEADERS = {
+    "Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' blob:; "
+    "media-src 'self' blob:; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'; "
+    "require-trusted-types-for 'script'; trusted-types 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
+
+
+async def _index(request: web.Request) -> web.Response:
+    context = {"version": VERSION, "dev_mode": request.app[SERVICES].settings.auth.dev_mode}
+    response = aiohttp_jinja2.render_template("index.html", request, context)
+    response.headers.update(PAGE_HEADERS)
+    return response
 
 
 async def _lifecycle(app: web.Application):

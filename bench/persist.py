@@ -3,8 +3,11 @@
 Fills the outbox with acknowledged messages (as the web node's append
 script writes them) and enqueues the persistence jobs (as the web node's
 batcher does), then times real worker processes (`run.py worker --burst`)
-draining them. The start-up of an idle worker is measured and subtracted.
-Also measures `insert_batch` alone, the ceiling without RQ and Redis.
+draining them: first the `messages` queue alone (persistence), then the
+`notifications` queue that persistence filled (each room has its owner and
+ten senders, all offline: each message stores ten pending notifications).
+The start-up of an idle worker is measured and subtracted. Also measures
+`insert_batch` alone, the ceiling without RQ and Redis.
 
     python -m bench.persist [--messages 200000] [--batch 500] [--processes 1]
 """
@@ -23,7 +26,7 @@ import orjson
 from app.chat.model import Message
 from app.jobs.names import PERSIST_MESSAGES
 from app.jobs.queues import open_queue
-from app.state.keys import MESSAGES_QUEUE, Keys, outbox_field
+from app.state.keys import MESSAGES_QUEUE, NOTIFICATIONS_QUEUE, Keys, outbox_field
 from app.storage.database import open_database
 from app.storage.messages import insert_batch
 from app.storage.rooms import add_members, create_group
@@ -84,10 +87,10 @@ def fill_outbox(stage: Stage, records: list[dict], batch: int) -> None:
     queue.enqueue_many(jobs)
 
 
-def drain_seconds(stage: Stage, processes: int) -> float:
+def drain_seconds(stage: Stage, processes: int, queue: str) -> float:
     started = time.perf_counter()
     subprocess.run(
-        [sys.executable, str(ROOT / "run.py"), "worker", "--burst", "--processes", str(processes)],
+        [sys.executable, str(ROOT / "run.py"), "worker", "--burst", "--processes", str(processes), "--queues", queue],
         env=stage.env,
         check=True,
     )
@@ -99,15 +102,20 @@ def run(messages: int, batch: int, processes: int) -> dict:
     try:
         db = open_database(stage.database_url, application_name="bench")
         room_ids = _rooms()
-        idle = min(drain_seconds(stage, processes) for _ in range(3))  # start-up and exit of an idle worker
+        idle = min(drain_seconds(stage, processes, MESSAGES_QUEUE) for _ in range(3))  # an idle worker's start-up
 
         records = _records(room_ids, messages, first_id=10**12)
         fill_outbox(stage, records, batch)
-        elapsed = drain_seconds(stage, processes) - idle
+        elapsed = drain_seconds(stage, processes, MESSAGES_QUEUE) - idle
         stored = db.execute_sql("SELECT count(*) FROM messages").fetchone()[0]
         left = stage.redis().hlen(Keys(stage.prefix).outbox)
         if stored != messages or left:
             raise RuntimeError(f"persisted {stored} of {messages}, {left} left in the outbox")
+
+        notify_elapsed = drain_seconds(stage, processes, NOTIFICATIONS_QUEUE) - idle
+        notified = db.execute_sql("SELECT count(*) FROM notifications").fetchone()[0]
+        if notified != messages * SENDERS_PER_ROOM:  # everyone in the room but the sender
+            raise RuntimeError(f"stored {notified} notifications, expected {messages * SENDERS_PER_ROOM}")
 
         raw = _records(room_ids, 50_000, first_id=2 * 10**12)
         for record in raw:
@@ -125,6 +133,9 @@ def run(messages: int, batch: int, processes: int) -> dict:
             "rate": messages / elapsed,
             "idle_worker_seconds": idle,
             "insert_batch_rate": len(raw) / raw_elapsed,
+            "notifications": notified,
+            "notify_seconds": notify_elapsed,
+            "notified_messages_rate": messages / notify_elapsed,
         }
     finally:
         stage.close()
@@ -141,7 +152,9 @@ def main() -> None:
         f"{result['processes']} worker process(es), {result['batch']} messages per job: "
         f"{result['rate']:,.0f} messages/s persisted ({result['messages']:,} in {result['seconds']:.2f} s; "
         f"idle worker start-up {result['idle_worker_seconds']:.2f} s subtracted); "
-        f"insert_batch alone: {result['insert_batch_rate']:,.0f} rows/s"
+        f"insert_batch alone: {result['insert_batch_rate']:,.0f} rows/s; then notifications for "
+        f"{result['notified_messages_rate']:,.0f} messages/s ({result['notifications']:,} stored in "
+        f"{result['notify_seconds']:.2f} s)"
     )
 
 

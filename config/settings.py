@@ -54,9 +54,27 @@ class ServerConfig:
             "Frames a connection may have waiting to be sent; one further behind is closed (it reconnects and catches up by seq)."
         )
     )
+    shutdown_timeout: float = field(
+        metadata=doc(
+            "Seconds a stopped web node (SIGTERM/SIGINT) takes at most to tell its clients to reconnect elsewhere, "
+            "close them and enqueue its pending batch; requests still running get as long again."
+        )
+    )
+    reconnect_spread_ms: int = field(
+        metadata=doc(
+            "A stopping node tells each client to reconnect after a random delay up to this many ms "
+            "(`server:shutdown`'s `reconnect_in_ms`), so they do not all arrive at once elsewhere."
+        )
+    )
+    ready_timeout: float = field(
+        metadata=doc("Seconds each check of `GET /ready` (Postgres, Redis, the queues) may take before it fails.")
+    )
 
     def check(self) -> None:
         _require(1 <= self.port <= 65535, "PORT", "must be between 1 and 65535")
+        _require(0 < self.shutdown_timeout <= 300, "SHUTDOWN_TIMEOUT", "must be between 0 and 300 seconds")
+        _require(0 <= self.reconnect_spread_ms <= 600_000, "RECONNECT_SPREAD_MS", "must be between 0 and 600000")
+        _require(0 < self.ready_timeout <= 60, "READY_TIMEOUT", "must be between 0 and 60 seconds")
         _require(self.max_frame_bytes >= 1024, "MAX_FRAME_BYTES", "must be at least 1024")
         _require(self.max_pending_frames >= 10, "MAX_PENDING_FRAMES", "must be at least 10")
         allowed = {"websocket", "polling"}
@@ -94,7 +112,7 @@ class AuthConfig:
     jwt_leeway: int = field(metadata=doc("Seconds of clock skew tolerated on `exp`/`nbf`."))
     dev_mode: bool = field(
         metadata=doc(
-            "Development conveniences: a generated HS256 secret under DATA_DIR when none is configured. Never in production."
+            "Development conveniences: a generated HS256 secret under DATA_DIR when none is configured, and `POST /api/dev/token` (a token for any user, for the test page). Never in production."
         )
     )
 
@@ -345,6 +363,9 @@ class WorkerConfig:
         return _split(self.worker_queues)
 
 
+MIN_UPLOAD_ORPHAN_TTL = 60  # an upload is sent seconds after it is made; a shorter TTL would race the sender
+
+
 @dataclass(frozen=True)
 class AttachmentsConfig:
     max_upload_bytes: int = field(
@@ -365,11 +386,21 @@ class AttachmentsConfig:
             "HMAC key of download links (at least 32 bytes). Unset: derived from JWT_SECRET; required when tokens use a public key."
         )
     )
+    upload_orphan_ttl: int = field(
+        metadata=doc(
+            "Seconds an upload may wait for a message to send it; a worker then deletes it (record and file). At least 60."
+        )
+    )
 
     def check(self) -> None:
         _require(self.max_upload_bytes >= 1, "MAX_UPLOAD_BYTES", "must be at least 1")
         _require(bool(self.upload_dir), "UPLOAD_DIR", "must not be empty")
         _require(self.attachment_url_ttl >= 10, "ATTACHMENT_URL_TTL", "must be at least 10 seconds")
+        _require(
+            self.upload_orphan_ttl >= MIN_UPLOAD_ORPHAN_TTL,
+            "UPLOAD_ORPHAN_TTL",
+            f"must be at least {MIN_UPLOAD_ORPHAN_TTL} seconds",
+        )
         _require(
             len(self.attachment_secret.encode()) >= 32,
             "ATTACHMENT_SECRET",
@@ -388,8 +419,15 @@ class PathsConfig:
 @dataclass(frozen=True)
 class LoggingConfig:
     log_level: str = field(metadata=doc("DEBUG, INFO, WARNING or ERROR."))
+    log_format: str = field(
+        metadata=doc(
+            "`text` (one readable line per record) or `json` (one JSON object per line: time, level, logger, message, "
+            "and the request, connection or job id). See docs/operations.md."
+        )
+    )
 
     def check(self) -> None:
+        _require(self.log_format in {"text", "json"}, "LOG_FORMAT", "must be text or json")
         _require(
             self.log_level.upper() in {"DEBUG", "INFO", "WARNING", "ERROR"},
             "LOG_LEVEL",

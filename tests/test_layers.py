@@ -27,13 +27,20 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     "app.schemas": (STDLIB, "app.chat", "app.schemas", "marshmallow", "apispec"),
     "app.auth": (STDLIB, "app.chat", "app.auth", "config", "jwt"),
     "app.gateways": (
-        *(STDLIB, "app.chat", "app.auth", "app.schemas", "app.gateways", "config"),
+        *(STDLIB, "app.chat", "app.auth", "app.schemas", "app.gateways", "app.ops.context", "config"),
         *("socketio", "engineio", "marshmallow", "orjson", "apispec"),
     ),
     "app.rest": (
-        *(STDLIB, "app.chat", "app.auth", "app.schemas", "app.rest", "config"),
+        *(STDLIB, "app.chat", "app.auth", "app.schemas", "app.rest", "app.ops", "config"),
         *("aiohttp", "aiohttp_jinja2", "marshmallow", "apispec", "orjson"),
     ),
+    # Operations (readiness, metrics, logs, graceful stop): reads the gateway's counters, Redis and RQ.
+    "app.ops": (
+        *(STDLIB, "app.chat", "app.ops", "app.state.keys", "app.gateways.socketio.stats"),
+        *("aiohttp", "redis", "rq", "prometheus_client"),
+    ),
+    # The ids log lines carry: set by the gateway, the REST adapter and the worker, so it needs nothing.
+    "app.ops.context": (STDLIB,),
 }
 
 # scope -> what no module under it may import, whatever its layer's allowances.

@@ -1,9 +1,14 @@
 """The worker process: RQ's non-forking worker, one or several processes.
 
 Each worker process runs jobs in-process (RQ's `SimpleWorker`: no fork per
-job) and the outbox redrive in a background thread. With several
-processes RQ's `WorkerPool` starts them once and replaces any that die.
-SIGTERM or SIGINT lets the current job finish, then the process exits.
+job), and the outbox redrive and the sweep of unsent uploads in background
+threads. With several processes RQ's `WorkerPool` starts them once and
+replaces any that die.
+SIGTERM or SIGINT lets the current job finish, then the process exits
+(RQ's warm shutdown). A second signal, a second or more later, stops it
+at once: the job fails where it stands (its transaction rolls back) and
+is retried like any failed job; its messages wait in the outbox, which
+the redrive enqueues again anyway. See docs/operations.md.
 """
 
 from __future__ import annotations
@@ -19,9 +24,10 @@ from rq import SimpleWorker
 from rq.serializers import JSONSerializer
 from rq.worker_pool import WorkerPool
 
+from app.ops.context import JOB_ID
 from app.state.keys import QUEUES, Keys
 from config import ConfigError, Settings
-from worker import runtime
+from worker import runtime, upload_sweep
 from worker.redrive import Redriver
 from worker.scheduler import ChatScheduler
 
@@ -47,7 +53,7 @@ def _starting_threads_deaf_to_stop_signals(start: Callable[[], T]) -> T:
 
 
 class ChatWorker(SimpleWorker):
-    """A SimpleWorker that opens this process's runtime and runs the outbox redrive."""
+    """A SimpleWorker that opens this process's runtime and runs the outbox redrive and the upload sweep."""
 
     def subscribe(self) -> None:
         # RQ's pub/sub thread (commands such as "stop job") must leave stop signals to the main thread.
@@ -76,14 +82,24 @@ class ChatWorker(SimpleWorker):
         else:
             self.scheduler.start()
 
+    def perform_job(self, job, queue, execution) -> bool:
+        context = JOB_ID.set(job.id)  # on every line logged while it runs (app.ops.logs)
+        try:
+            return super().perform_job(job, queue, execution)
+        finally:
+            JOB_ID.reset(context)
+
     def work(self, *args, **kwargs) -> bool:
         rt = runtime.open_runtime()
-        redriver = Redriver(rt, owner=f"{self.name}:{os.getpid()}")
-        _starting_threads_deaf_to_stop_signals(redriver.start)
+        owner = f"{self.name}:{os.getpid()}"
+        duties = [Redriver(rt, owner), upload_sweep.UploadSweeper(rt, owner)]
+        for duty in duties:
+            _starting_threads_deaf_to_stop_signals(duty.start)
         try:
             return super().work(*args, **kwargs)
         finally:
-            redriver.stop()
+            for duty in duties:
+                duty.stop()
             runtime.close_runtime()
 
 
@@ -99,6 +115,7 @@ def queue_names(settings: Settings, names: list[str]) -> list[str]:
 def run(settings: Settings, names: list[str], processes: int, burst: bool = False) -> None:
     """Drain `names` with `processes` worker processes until stopped (or, with `burst`, until empty)."""
     queues = queue_names(settings, names)
+    upload_sweep.check(settings)
     runtime.configure(settings)
     connection = redis.Redis.from_url(settings.redis.redis_url)
     level = settings.logging.log_level.upper()

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 
 from app.jobs.queues import enqueue_persist
 from worker.runtime import Runtime
@@ -47,22 +48,32 @@ def redrive_once(runtime: Runtime, owner: str, now_ms: int | None = None) -> int
     return len(waiting)
 
 
-class Redriver(threading.Thread):
-    """Runs `redrive_once` every REDRIVE_INTERVAL seconds until stopped."""
+class Periodic(threading.Thread):
+    """A worker process's background duty: runs `duty` every `interval` seconds until stopped. A failure
+    is logged and the duty runs again at the next interval. The duties themselves use a Redis lock so that
+    one worker of the cluster does the work per interval (see `redrive_once`)."""
 
-    def __init__(self, runtime: Runtime, owner: str) -> None:
-        super().__init__(name="outbox-redrive", daemon=True)
-        self._runtime = runtime
-        self._owner = owner
+    def __init__(self, name: str, interval: float, duty: Callable[[], object]) -> None:
+        super().__init__(name=name, daemon=True)
+        self._interval = interval
+        self._duty = duty
         self._stopped = threading.Event()
 
     def run(self) -> None:
-        interval = self._runtime.settings.queue.redrive_interval
-        while not self._stopped.wait(interval):
+        while not self._stopped.wait(self._interval):
             try:
-                redrive_once(self._runtime, self._owner)
+                self._duty()
             except Exception:
-                log.exception("outbox redrive failed; trying again in %ss", interval)
+                log.exception("%s failed; trying again in %ss", self.name, self._interval)
 
     def stop(self) -> None:
         self._stopped.set()
+
+
+class Redriver(Periodic):
+    """Runs `redrive_once` every REDRIVE_INTERVAL seconds until stopped."""
+
+    def __init__(self, runtime: Runtime, owner: str) -> None:
+        super().__init__(
+            "outbox-redrive", runtime.settings.queue.redrive_interval, lambda: redrive_once(runtime, owner)
+        )

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 import peewee
 import redis
 
+from app.chat.ports import BlobStore
+from app.files.local import LocalBlobStore
 from app.jobs.queues import open_queue
 from app.state.keys import MESSAGES_QUEUE, Keys
 from app.state.outbox import Outbox
@@ -28,6 +30,7 @@ class Runtime:
     redis: redis.Redis
     keys: Keys
     outbox: Outbox
+    blobs: BlobStore  # the uploads' files (UPLOAD_DIR, the folder the web nodes write to)
 
     def queue(self, name: str = MESSAGES_QUEUE):
         return open_queue(self.redis, self.keys, name)
@@ -67,6 +70,7 @@ def open_runtime() -> Runtime:
             redis=connection,
             keys=keys,
             outbox=Outbox(connection, keys),
+            blobs=LocalBlobStore(_settings.attachments.upload_dir),
         )
     return _runtime
 

@@ -12,6 +12,8 @@
   to members of the room the file was sent in (in messages, and by `refresh`), and they expire.
   Expiries are rounded up to a twelfth of the TTL, so a file shown several times within that step
   gets the same URL (and browsers cache it).
+- **Parts.** A download may ask for one byte range (`ByteRange`: from a position, or the last n bytes); it is
+  checked against the size recorded at upload and passed on to the blob store, which reads only that part.
 - **Claim.** A message carries an attachment only if the sender uploaded it; the first message binds
   it to its room, and it may be sent again only in that room.
 """
@@ -57,6 +59,39 @@ class Download:
     blob: Blob
     expires: int  # unix seconds
     inline: bool  # a plain raster image, safe to show in place; anything else is a download
+    part: tuple[int, int] | None = None  # (start, stop) of the bytes the blob yields, when a range was asked for
+    size: int = 0  # the whole file's size
+
+    @property
+    def length(self) -> int:
+        """How many bytes the blob yields."""
+        return self.part[1] - self.part[0] if self.part is not None else self.size
+
+
+@dataclass(frozen=True, slots=True)
+class ByteRange:
+    """One range of bytes asked for: `first` to `last` inclusive (`last` None: to the end of the file), or,
+    with `first` None, the final `last` bytes."""
+
+    first: int | None
+    last: int | None
+
+    def __post_init__(self) -> None:
+        if self.first is None and self.last is None:
+            raise ValueError("a byte range needs a first position or a length")
+        if (self.first is not None and self.first < 0) or (self.last is not None and self.last < 0):
+            raise ValueError("byte positions are not negative")
+        if self.first is not None and self.last is not None and self.last < self.first:
+            raise ValueError("a byte range ends before it starts")
+
+    def within(self, size: int) -> tuple[int, int] | None:
+        """(start, stop) of the bytes of a file of `size` bytes in the range (stop exclusive, cut at the end),
+        or None when none of them is."""
+        if self.first is None:
+            return (max(0, size - self.last), size) if self.last and size else None
+        if self.first >= size:
+            return None
+        return self.first, size if self.last is None else min(self.last + 1, size)
 
 
 class Attachments:
@@ -145,7 +180,7 @@ class Attachments:
         `url` is the link the client holds. It needs refreshing when it is not a valid link of the message's
         attachment or expires within a minute. Without `url` the answer is `refresh_url: true`: the server
         cannot know which copy the client holds, and a needless refresh costs one request where a wrong
-        `false` leaves a broken image. Raises MESSAGE_NOT_FOUND, ROOM_NOT_FOUND, NOT_MEMBER, NO_ATTACHMENT."""
+        `false` leaves a broken image. Raises MESSAGE_NOT_FOUND (also for a room one is not in) or NO_ATTACHMENT."""
         attachment = await self._attachment_of(actor, message_id)
         expires = self._expiry_in(url, attachment.id) if url else None
         margin = min(60, self._options.url_ttl // 4)
@@ -154,30 +189,42 @@ class Attachments:
 
     async def refresh(self, actor: User, message_id: str) -> dict:
         """A fresh link to the message's attachment (see `link`), for a member of its room. Raises
-        MESSAGE_NOT_FOUND, ROOM_NOT_FOUND, NOT_MEMBER, NO_ATTACHMENT."""
+        MESSAGE_NOT_FOUND (also for a room one is not in) or NO_ATTACHMENT."""
         return self.link(await self._attachment_of(actor, message_id))
 
-    async def download(self, attachment_id: str, expires: str, sig: str) -> Download:
-        """The file a link names, opened. Raises LINK_INVALID (malformed, forged or altered id, expiry or
-        signature), LINK_EXPIRED, or ATTACHMENT_NOT_FOUND (the file is gone). The caller closes the blob."""
+    async def download(self, attachment_id: str, expires: str, sig: str, wanted: ByteRange | None = None) -> Download:
+        """The file a link names, opened: all of it, or the part `wanted`. Raises LINK_INVALID (malformed,
+        forged or altered id, expiry or signature), LINK_EXPIRED, ATTACHMENT_NOT_FOUND (the file is gone), or
+        RANGE_NOT_SATISFIABLE (no byte of the file is in `wanted`; the link is checked first). The caller
+        closes the blob."""
         until = self._verify(attachment_id, expires, sig)
         stored = await self._store.get(attachment_id)
         if stored is None:
             raise ChatError(Code.ATTACHMENT_NOT_FOUND, f"attachment {attachment_id} no longer exists")
+        attachment = stored.attachment
+        part = None
+        if wanted is not None:
+            part = wanted.within(attachment.size)
+            if part is None:
+                raise ChatError(
+                    Code.RANGE_NOT_SATISFIABLE,
+                    f"the file has {attachment.size} bytes; the range asked for holds none of them",
+                    {"size": attachment.size},
+                )
         try:
-            blob = await self._blobs.open(stored.storage_key)
+            blob = await self._blobs.open(stored.storage_key, *(part or ()))
         except BlobNotFound:
             raise ChatError(Code.ATTACHMENT_NOT_FOUND, f"the file of attachment {attachment_id} is gone") from None
-        attachment = stored.attachment
-        return Download(attachment, blob, until, attachment.content_type in INLINE_TYPES)
+        return Download(attachment, blob, until, attachment.content_type in INLINE_TYPES, part, blob.size)
 
     # Internals.
 
     async def _attachment_of(self, actor: User, message_id: str) -> Attachment:
         message = await self._find_message(message_id)
-        if message is None:
-            raise ChatError(Code.MESSAGE_NOT_FOUND, f"message {message_id} does not exist")
-        await self._access.require(message.room_id, actor.id)
+        access = await self._access.get(message.room_id) if message is not None else None
+        if message is None or access is None or actor.id not in access.member_ids:
+            # As Messages.find: whether a message exists in a room one is not in is not one's to know.
+            raise ChatError(Code.MESSAGE_NOT_FOUND, f"no message {message_id} in your rooms")
         if message.deleted_at is not None or message.attachment is None:
             raise ChatError(Code.NO_ATTACHMENT, f"message {message_id} has no attachment")
         return message.attachment

@@ -52,6 +52,7 @@ class Code(StrEnum):
     NO_ATTACHMENT = "no_attachment"
     LINK_INVALID = "link_invalid"
     LINK_EXPIRED = "link_expired"
+    RANGE_NOT_SATISFIABLE = "range_not_satisfiable"
 
 
 DESCRIPTIONS: dict[Code, str] = {
@@ -100,6 +101,8 @@ DESCRIPTIONS: dict[Code, str] = {
     Code.NO_ATTACHMENT: "The message has no attachment, or it was deleted.",
     Code.LINK_INVALID: "The download link is malformed, forged or altered (its id, expiry or signature).",
     Code.LINK_EXPIRED: "The download link has expired; ask for a fresh one (refresh-url).",
+    Code.RANGE_NOT_SATISFIABLE: "The byte range asked for holds no byte of the file (it starts past the end, or is "
+    "`bytes=-0`); `details.size` is the file's size, also sent as `Content-Range: bytes */<size>`.",
 }
 
 

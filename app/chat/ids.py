@@ -55,6 +55,11 @@ class Snowflake:
         return ((now - EPOCH_MS) << (NODE_BITS + SEQUENCE_BITS)) | (self._node << SEQUENCE_BITS) | self._sequence
 
 
+def first_id_at(when: datetime) -> int:
+    """The smallest id any node makes at `when`'s millisecond: ids made later are above it."""
+    return max(0, int(when.timestamp() * 1000) - EPOCH_MS) << (NODE_BITS + SEQUENCE_BITS)
+
+
 def id_time(snowflake: int) -> datetime:
     """When an id was made (for diagnostics)."""
     ms = (snowflake >> (NODE_BITS + SEQUENCE_BITS)) + EPOCH_MS

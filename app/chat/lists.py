@@ -45,12 +45,14 @@ class Lists:
     ) -> tuple[bool, list[Favorite]]:
         """Mark (`on`), unmark (not `on`) or toggle (None) a room the actor belongs to or a user.
         Returns whether it is a favorite now, and the list. Raises INVALID_PAYLOAD, ROOM_NOT_FOUND,
-        NOT_MEMBER or USER_NOT_FOUND."""
+        NOT_MEMBER or USER_NOT_FOUND. Unmarking needs no membership: a removed member may drop a room
+        they marked while they belonged to it (it no longer shows in their list anyway)."""
         kind = kind.lower() if isinstance(kind, str) else kind
         if kind not in FAVORITE_KINDS:
             raise ChatError(Code.INVALID_PAYLOAD, "type must be room or user", {"fields": {"type": ["room or user"]}})
         if kind == "room":
-            await self._access.require(target_id, actor.id)
+            if on is not False:
+                await self._access.require(target_id, actor.id)
         else:
             check_user_id(target_id, "id")
             if not await self._favorites.exists("user", target_id):

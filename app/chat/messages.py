@@ -17,12 +17,14 @@ same workers. Reactions are small toggles written straight to Postgres.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
+from datetime import timedelta
 from typing import Protocol
 
 from app.chat import events
 from app.chat.access import Access
 from app.chat.errors import ChatError, Code
+from app.chat.ids import first_id_at
 from app.chat.model import Attachment, Change, Message, MessageType, ReactionGroup, Receipt, User
 from app.chat.ports import (
     Clock,
@@ -39,6 +41,7 @@ from app.chat.rules import Limits, check_client_ref, check_content, check_emoji,
 from app.chat.timeline import Timeline
 
 USER_TYPES = ("text", "image", "file", "video", "audio")  # `system` messages are made by the service only
+CHANGES_MARGIN = timedelta(seconds=10)  # how far behind now a changes cursor stays (clock drift, slow nodes)
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +64,9 @@ class CatchUp:
     last_seq: int
     messages: list[Message]
     has_more: bool
+    changed: list[Message] = field(default_factory=list)
+    changes_cursor: int = 0
+    changes_more: bool = False
 
 
 class AttachmentClaims(Protocol):
@@ -262,17 +268,42 @@ class Messages:
         messages = await self.present(await self._timeline.read(room_id, lo, hi))
         return Page(messages, last, has_more_before=lo > 1, has_more_after=hi < last)
 
-    async def catch_up(self, actor: User, room_id: str, since_seq: int | None) -> CatchUp:
-        """The room's current seq and, given the last seq the client saw, what it missed
-        (at most CATCHUP_LIMIT; `has_more` says when to page the rest). Members only."""
+    async def catch_up(
+        self, actor: User, room_id: str, since_seq: int | None, changes_since: int | None = None
+    ) -> CatchUp:
+        """The room's current seq and, given the last seq the client saw, what it missed (at most
+        CATCHUP_LIMIT; `has_more` says when to page the rest). Given the changes cursor of its last
+        catch-up, also the messages up to `since_seq` edited or deleted since (see `changes`). Members only."""
         await self._access.require(room_id, actor.id)
         last = await self._timeline.last_seq(room_id)
+        changes = await self._changes(room_id, changes_since, since_seq)
         if since_seq is None or since_seq >= last:
-            return CatchUp(room_id, last, [], False)
+            return CatchUp(room_id, last, [], False, *changes)
         since_seq = max(since_seq, 0)
         hi = min(last, since_seq + self._limits.catchup_limit)
         messages = await self.present(await self._timeline.read(room_id, since_seq + 1, hi))
-        return CatchUp(room_id, last, messages, has_more=hi < last)
+        return CatchUp(room_id, last, messages, hi < last, *changes)
+
+    async def changes(self, actor: User, room_id: str, since: int | None) -> tuple[list[Message], int, bool]:
+        """The room's messages edited or deleted after the cursor `since`, as they are now, oldest change
+        first (at most CATCHUP_LIMIT), the cursor to ask with next time, and whether there are more.
+        Without `since`: none, and a cursor to start from. Members only."""
+        await self._access.require(room_id, actor.id)
+        return await self._changes(room_id, since, None)
+
+    async def _changes(self, room_id: str, since: int | None, upto_seq: int | None) -> tuple[list[Message], int, bool]:
+        # A cursor never moves past CHANGES_MARGIN ago: a change stored late (a node's clock behind, or a
+        # slow node between taking a version and storing the change) is still found next time.
+        # Changes inside the margin may come twice; clients keep the higher version.
+        settled = first_id_at(self._clock.now() - CHANGES_MARGIN)
+        if since is None:
+            return [], settled, False
+        page = await self._timeline.changed(room_id, since, upto_seq, self._limits.catchup_limit)
+        messages = await self.present(page.messages)
+        if page.through is not None:
+            return messages, page.through, True
+        newest = messages[-1].version if messages else since
+        return messages, max(since, min(newest, settled)), False
 
     async def present(self, messages: list[Message]) -> list[Message]:
         """Messages as clients see them: with their reactions, and fresh links to their attachments."""

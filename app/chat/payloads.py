@@ -67,7 +67,14 @@ def catch_up(c: CatchUp) -> dict:
         "last_seq": c.last_seq,
         "messages": [message(m) for m in c.messages],
         "has_more": c.has_more,
+        "changed": [message(m) for m in c.changed],
+        "changes_cursor": str(c.changes_cursor),
+        "changes_more": c.changes_more,
     }
+
+
+def changes(messages: list[Message], cursor: int, more: bool) -> dict:
+    return {"messages": [message(m) for m in messages], "cursor": str(cursor), "has_more": more}
 
 
 def read_state(state: ReadState) -> dict:

@@ -110,6 +110,10 @@ class MessageStore(Protocol):
 
     async def by_id(self, message_id: str) -> Message | None: ...
 
+    async def changed(self, room_id: str, since_version: int, upto_seq: int | None, limit: int) -> list[Message]:
+        """The room's persisted messages whose version is above `since_version` (and seq at most `upto_seq`),
+        by version ascending, at most `limit`."""
+
 
 @dataclass(frozen=True, slots=True)
 class Appended:
@@ -147,6 +151,9 @@ class MessageLog(Protocol):
     async def change(self, change: Change, event: Event) -> bool:
         """Keep an edit or delete until it is persisted and publish `event` to the room, atomically.
         Returns False, storing nothing, when a pending delete or a later edit of the message is there."""
+
+    async def pending_changes(self, room_id: str) -> list[Change]:
+        """The room's edits and deletes not yet in Postgres."""
 
     async def changes(self, message_ids: Sequence[str]) -> dict[str, Change]:
         """The pending (not yet persisted) change of each message that has one."""
@@ -263,10 +270,10 @@ class BlobNotFound(Exception):
 
 
 class Blob(Protocol):
-    """An open stored file: its size, and its bytes as an async iterator of chunks. Close it
-    (`aclose`) when done, whether or not it was read to the end."""
+    """An open stored file: its size, and its bytes (those of the part opened) as an async iterator of
+    chunks. Close it (`aclose`) when done, whether or not it was read to the end."""
 
-    size: int
+    size: int  # the whole file's, even when only a part of it was opened
 
     def __aiter__(self) -> AsyncIterator[bytes]: ...
 
@@ -278,15 +285,17 @@ class BlobStore(Protocol):
 
     The default is local disk (`app.files.local`). An S3-compatible store implements the same four
     calls: `put` as a multipart upload (aborted on failure, so nothing partial stays), `open` as a
-    streamed GET, `delete` as DELETE, `exists` as HEAD."""
+    streamed GET (a part as a GET with `Range: bytes=<start>-<stop - 1>`), `delete` as DELETE, `exists`
+    as HEAD."""
 
     async def put(self, key: str, chunks: AsyncIterable[bytes]) -> int:
         """Store the chunks under `key` and return how many bytes were written. Atomic: until it
         returns, nothing is visible under `key`; if it fails or `chunks` raises, nothing stays
         behind (no partial or temporary file)."""
 
-    async def open(self, key: str) -> Blob:
-        """The stored file, opened for reading. Raises BlobNotFound."""
+    async def open(self, key: str, start: int = 0, stop: int | None = None) -> Blob:
+        """The stored file, opened for reading its bytes from `start` up to `stop` (exclusive; None or past
+        the end: to the end). Raises BlobNotFound."""
 
     async def delete(self, key: str) -> None:
         """Remove the file; a missing key is not an error."""

@@ -12,11 +12,21 @@ vanish from a read.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
 from app.chat.model import Message
 from app.chat.ports import MessageLog, MessageStore
 
 Key = tuple[str, int]
+
+
+@dataclass(frozen=True, slots=True)
+class Changed:
+    """A page of changed messages. `through`: the version up to which the page is complete when there are
+    more changes after it (ask again from there); None when it holds every change."""
+
+    messages: list[Message]
+    through: int | None
 
 
 class Timeline:
@@ -66,6 +76,25 @@ class Timeline:
         if message is None:
             message = await self._log.pending_by_id(message_id) or await self._store.by_id(message_id)
         return (await self.current([message]))[0] if message is not None else None
+
+    async def changed(self, room_id: str, since_version: int, upto_seq: int | None, limit: int) -> Changed:
+        """The room's messages edited or deleted after `since_version` (seq at most `upto_seq`), as they are
+        now, by version ascending, at most `limit`. The pending changes are read before Postgres: a change
+        persisted in between has left the log only after its commit, so it is in Postgres by the second
+        read and none is missed."""
+        pending = [c for c in await self._log.pending_changes(room_id) if upto_seq is None or c.seq <= upto_seq]
+        persisted = await self._store.changed(room_id, since_version, upto_seq, limit + 1)
+        # Past the `limit + 1`-th persisted change there may be others, not read: keep only what comes before it.
+        bound = persisted[limit].version if len(persisted) > limit else None
+        keys = {(room_id, m.seq) for m in persisted[:limit]} | {(room_id, c.seq) for c in pending}
+        now = await self.at(sorted(keys))
+        found = sorted(
+            (m for m in now.values() if m.version > since_version and (bound is None or m.version < bound)),
+            key=lambda m: m.version,
+        )
+        if len(found) > limit:
+            return Changed(found[:limit], found[limit - 1].version)
+        return Changed(found, bound - 1 if bound is not None else None)
 
     async def current(self, messages: list[Message]) -> list[Message]:
         """The messages with the edits and deletes not yet in Postgres applied."""

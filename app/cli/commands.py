@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
-import sys
 
 import redis
 
@@ -21,10 +20,11 @@ from config import Settings
 log = logging.getLogger(__name__)
 
 
-def configure_logging(level: str) -> None:
-    logging.basicConfig(
-        level=level.upper(), format="%(asctime)s %(levelname)s %(name)s [%(process)d] %(message)s", stream=sys.stderr
-    )
+def configure_logging(level: str, fmt: str = "text") -> None:
+    """LOG_LEVEL and LOG_FORMAT (`text` or `json`) for this process; see app/ops/logs.py."""
+    from app.ops import logs
+
+    logs.configure(level, fmt)
 
 
 def serve_web(settings: Settings) -> None:
@@ -47,7 +47,8 @@ def serve_web(settings: Settings) -> None:
         host=server.host,
         port=server.port,
         access_log=None,
-        shutdown_timeout=10,
+        # After the node's own drain (app.ops.shutdown), requests still running get this long.
+        shutdown_timeout=server.shutdown_timeout,
         print=lambda text: log.info(text.strip()),
         loop=uvloop.new_event_loop() if uvloop else asyncio.new_event_loop(),
     )

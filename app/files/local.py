@@ -3,7 +3,8 @@
 Every disk call runs in a thread (`asyncio.to_thread`), so a slow disk never blocks the loop. A file is
 written to a temporary name under `.tmp/` (same file system), flushed to disk, then renamed into place:
 a reader sees the whole file or nothing, and a failed or cancelled write leaves nothing behind. Temporary
-files that a crashed process left are removed by the first write after a restart, once a day old.
+files that a crashed process left are removed by the first write after a restart, once a day old. A part
+of a file (a download's byte range) is read by seeking to its start and stopping at its end.
 
 Keys are made by the server (decimal ids); anything else is refused, so no key can name a path outside
 the directory. Files are spread over 100 sub-folders by the key's last two characters.
@@ -28,16 +29,22 @@ _KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{1,127}")
 
 
 class LocalBlob:
-    """An open file, read in chunks from a thread."""
+    """An open file, positioned at the start of the part opened, read in chunks from a thread up to the
+    part's end. `size` is the whole file's."""
 
-    def __init__(self, handle: BinaryIO, size: int, chunk_bytes: int) -> None:
+    def __init__(self, handle: BinaryIO, size: int, chunk_bytes: int, length: int | None = None) -> None:
         self._handle = handle
         self.size = size
         self._chunk_bytes = chunk_bytes
+        self._left = size if length is None else length
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
         try:
-            while chunk := await asyncio.to_thread(self._handle.read, self._chunk_bytes):
+            while self._left > 0:
+                chunk = await asyncio.to_thread(self._handle.read, min(self._chunk_bytes, self._left))
+                if not chunk:
+                    break
+                self._left -= len(chunk)
                 yield chunk
         finally:
             self._handle.close()
@@ -78,13 +85,16 @@ class LocalBlobStore:
             raise
         return size
 
-    async def open(self, key: str) -> LocalBlob:
+    async def open(self, key: str, start: int = 0, stop: int | None = None) -> LocalBlob:
         path = self.path(key)
+        if start < 0 or (stop is not None and stop < start):
+            raise ValueError(f"not a part of a file: [{start}, {stop})")
         try:
-            handle, size = await asyncio.to_thread(_open, path)
+            handle, size = await asyncio.to_thread(_open, path, start)
         except FileNotFoundError:
             raise BlobNotFound(key) from None
-        return LocalBlob(handle, size, self._chunk_bytes)
+        end = size if stop is None else min(stop, size)
+        return LocalBlob(handle, size, self._chunk_bytes, max(0, end - start))
 
     async def delete(self, key: str) -> None:
         await asyncio.to_thread(self.path(key).unlink, missing_ok=True)
@@ -118,9 +128,15 @@ def _discard(handle: BinaryIO, temp: Path) -> None:
     temp.unlink(missing_ok=True)
 
 
-def _open(path: Path) -> tuple[BinaryIO, int]:
+def _open(path: Path, start: int) -> tuple[BinaryIO, int]:
     handle = path.open("rb")
-    return handle, os.fstat(handle.fileno()).st_size
+    try:
+        if start:
+            handle.seek(start)
+        return handle, os.fstat(handle.fileno()).st_size
+    except BaseException:
+        handle.close()
+        raise
 
 
 def _sweep(folder: Path, before: float) -> None:

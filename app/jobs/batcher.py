@@ -67,10 +67,15 @@ class PersistBatcher:
         except Exception:
             log.exception("could not enqueue %d messages; the outbox redrive will", len(batch))
 
-    async def close(self) -> None:
-        """Enqueue what is pending without lingering, then stop."""
+    async def flush(self) -> None:
+        """Enqueue what is pending now, and from now on without lingering (the node is stopping).
+        Messages submitted later still go out, at once; `close` waits for those too."""
         self._linger = 0
         self._full.set()
-        if self._flusher is not None:
-            await self._flusher
+        while self._flusher is not None:
+            await asyncio.shield(self._flusher)
+
+    async def close(self) -> None:
+        """Enqueue what is pending without lingering, then stop."""
+        await self.flush()
         self._executor.shutdown(wait=True)

@@ -7,6 +7,13 @@ The upload reads the multipart body itself, a chunk at a time, so it is bound by
 not by MAX_FRAME_BYTES (aiohttp's `client_max_size` applies only to bodies read whole). The download
 needs no token, only a valid link (it is used in `<img src>`), and is streamed with headers that keep a
 browser from rendering anything but a plain image in place.
+
+Downloads answer one byte range (`Range: bytes=a-b`, `bytes=a-`, `bytes=-n`) with 206 and `Content-Range`,
+and a range that holds no byte of the file with 416 and `Content-Range: bytes */<size>`. Anything else in
+`Range` (several ranges, another unit, a malformed or backwards range) is ignored, as RFC 9110 allows, and
+answered with the whole file (200), as is a range sent with an `If-Range` that is not the file's ETag. aiohttp's
+`FileResponse` is not used: it needs a path on disk (the blob store may be S3), answers 416 rather than 200
+to several ranges or a malformed one, and its 416 has no error body.
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ from urllib.parse import quote, unquote
 from aiohttp import BodyPartReader, web
 from marshmallow import EXCLUDE, RAISE, Schema, fields
 
+from app.chat.attachments import ByteRange
 from app.chat.errors import ChatError, Code
 from app.rest.api import Call, Route
 from app.rest.errors import REQUEST_ID, REQUEST_ID_KEY
@@ -33,6 +41,9 @@ OTHER_FIELDS_BYTES = 64 * 1024  # all form fields besides the file, together
 MULTIPART_OVERHEAD = 64 * 1024  # what a body may hold besides the file itself (boundaries, headers, fields)
 INLINE_CSP = "default-src 'none'; sandbox"
 _PERCENT = re.compile(r"%[0-9A-Fa-f]{2}")
+# One range of bytes (RFC 9110 14.1.2).
+_BYTE_RANGE = re.compile(r"bytes=[ \t]*([0-9]*)-([0-9]*)[ \t]*", re.IGNORECASE)
+_HUGE = 10**30  # stands for a position of more digits than that: past any file (and int() has a digit limit)
 
 # Schemas.
 
@@ -100,24 +111,31 @@ async def upload_seed(call: Call) -> dict:
 
 async def download_attachment(call: Call) -> web.StreamResponse:
     data = call.data
-    download = await call.chat.attachments.download(data["attachment_id"], data["expires"], data["sig"])
+    wanted = _byte_range(call.request, _etag(data["attachment_id"]))
+    download = await call.chat.attachments.download(data["attachment_id"], data["expires"], data["sig"], wanted)
     attachment = download.attachment
     try:
         content_type = attachment.content_type
         if content_type == "text/plain":
             content_type += "; charset=utf-8"
-        response = web.StreamResponse(
-            headers={
-                "Content-Type": content_type,
-                "Content-Disposition": _disposition("inline" if download.inline else "attachment", attachment.name),
-                "X-Content-Type-Options": "nosniff",
-                "Content-Security-Policy": INLINE_CSP,
-                "Cache-Control": f"private, max-age={max(0, download.expires - int(time.time()))}",
-                "Referrer-Policy": "no-referrer",
-                REQUEST_ID: call.request[REQUEST_ID_KEY],
-            }
-        )
-        response.content_length = download.blob.size
+        headers = {
+            "Content-Type": content_type,
+            "Content-Disposition": _disposition("inline" if download.inline else "attachment", attachment.name),
+            "X-Content-Type-Options": "nosniff",
+            "Content-Security-Policy": INLINE_CSP,
+            "Cache-Control": f"private, max-age={max(0, download.expires - int(time.time()))}",
+            "Referrer-Policy": "no-referrer",
+            "Accept-Ranges": "bytes",
+            "ETag": _etag(attachment.id),  # a file never changes under its id: a strong validator for If-Range
+            REQUEST_ID: call.request[REQUEST_ID_KEY],
+        }
+        status = 200
+        if download.part is not None:
+            start, stop = download.part
+            status = 206
+            headers["Content-Range"] = f"bytes {start}-{stop - 1}/{download.size}"
+        response = web.StreamResponse(status=status, headers=headers)
+        response.content_length = download.length
         await response.prepare(call.request)
         try:
             async for chunk in download.blob:
@@ -144,6 +162,36 @@ async def refresh_url_seed(call: Call) -> dict:
 
 async def check_url_seed(call: Call) -> dict:
     return await call.chat.attachments.check(call.user, call.data["message_id"], call.data["url"])
+
+
+def _etag(attachment_id: str) -> str:
+    return f'"{attachment_id}"'
+
+
+def _byte_range(request: web.Request, etag: str) -> ByteRange | None:
+    """The one byte range a GET asks for, or None for the whole file: no `Range`, one that is ignored (several
+    ranges, another unit, malformed, or ending before it starts), or an `If-Range` other than the file's ETag."""
+    header = request.headers.get("Range")
+    if header is None or request.method != "GET":
+        return None
+    if_range = request.headers.get("If-Range")
+    if if_range is not None and if_range.strip() != etag:
+        return None  # the client's copy may differ (a date, or another tag): send it all
+    match = _BYTE_RANGE.fullmatch(header.strip())
+    if match is None:
+        return None
+    first, last = (_position(text) for text in match.groups())
+    if first is None and last is None:
+        return None
+    if first is not None and last is not None and last < first:
+        return None
+    return ByteRange(first, last)
+
+
+def _position(digits: str) -> int | None:
+    if not digits:
+        return None
+    return int(digits) if len(digits) <= 30 else _HUGE
 
 
 # The multipart body.
@@ -229,9 +277,9 @@ def _seed(link: dict) -> dict:
     }
 
 
+_DOWNLOAD_ERRORS = (Code.LINK_INVALID, Code.LINK_EXPIRED, Code.ATTACHMENT_NOT_FOUND, Code.RANGE_NOT_SATISFIABLE)
 _UPLOAD_ERRORS = (Code.UPLOAD_MISSING_FILE, Code.UPLOAD_EMPTY, Code.UPLOAD_TOO_LARGE, Code.INVALID_PAYLOAD)
-_MESSAGE_ERRORS = (Code.MESSAGE_NOT_FOUND, Code.ROOM_NOT_FOUND, Code.NOT_MEMBER, Code.NO_ATTACHMENT,
-                   Code.INVALID_PAYLOAD)  # fmt: skip
+_MESSAGE_ERRORS = (Code.MESSAGE_NOT_FOUND, Code.NO_ATTACHMENT, Code.INVALID_PAYLOAD)
 
 ROUTES = [
     Route("POST", "/api/attachments", upload_attachment,
@@ -239,8 +287,8 @@ ROUTES = [
           files=FILE_FIELDS, response=AttachmentSchema, status=201, errors=_UPLOAD_ERRORS),
     Route("GET", "/api/attachments/{attachment_id}/content", download_attachment,
           "Download a file through its signed link (no token needed)", "attachments",
-          query=LinkQuerySchema, produces="application/octet-stream", auth=False,
-          errors=(Code.LINK_INVALID, Code.LINK_EXPIRED, Code.ATTACHMENT_NOT_FOUND)),
+          query=LinkQuerySchema, produces="application/octet-stream", auth=False, alt_status=(206,),
+          errors=_DOWNLOAD_ERRORS),
     Route("GET", "/api/messages/{message_id}/attachment-url", refresh_attachment_url,
           "A fresh signed link to a message's file (members of its room)", "attachments",
           response=AttachmentSchema, errors=_MESSAGE_ERRORS),

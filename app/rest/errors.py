@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import logging
 import math
-import uuid
+import time
 
 from aiohttp import web
 
 from app.chat.errors import ChatError, Code
+from app.ops import context
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +56,7 @@ STATUS: dict[Code, int] = {
     Code.NO_ATTACHMENT: 404,
     Code.LINK_INVALID: 403,
     Code.LINK_EXPIRED: 403,
+    Code.RANGE_NOT_SATISFIABLE: 416,
 }
 
 _HTTP_CODES = {
@@ -76,14 +78,18 @@ def error_response(exc: ChatError) -> web.Response:
         response.headers["Retry-After"] = str(max(1, math.ceil(exc.details["retry_after"])))
     if exc.code in (Code.AUTH_REQUIRED, Code.INVALID_TOKEN, Code.TOKEN_EXPIRED):
         response.headers["WWW-Authenticate"] = 'Bearer realm="chat"'
+    if exc.code is Code.RANGE_NOT_SATISFIABLE and exc.details and "size" in exc.details:
+        response.headers["Content-Range"] = f"bytes */{exc.details['size']}"  # RFC 9110: the file's length
     return response
 
 
 @web.middleware
 async def error_middleware(request: web.Request, handler):
     """Every failure becomes the error JSON; nothing escapes as an HTML page or a traceback."""
-    request_id = request.headers.get(REQUEST_ID) or uuid.uuid4().hex
+    started = time.perf_counter()
+    request_id = context.request_id(request.headers.get(REQUEST_ID))  # the caller's if sane, else a new one
     request[REQUEST_ID_KEY] = request_id
+    context.REQUEST_ID.set(request_id)  # on every line logged while handling it (the request's own task)
     try:
         response = await handler(request)
     except ChatError as exc:
@@ -100,4 +106,10 @@ async def error_middleware(request: web.Request, handler):
         response = error_response(ChatError(Code.INTERNAL_ERROR, f"internal error (request id {request_id})"))
     if not response.prepared:  # a WebSocket has sent its headers long before it returns
         response.headers[REQUEST_ID] = request_id
+    # The path only: a query string may carry a token (Socket.IO's `?token=`) or a link's signature.
+    log.debug("%s %s -> %d in %.1f ms", request.method, request.path, response.status, _ms_since(started))
     return response
+
+
+def _ms_since(started: float) -> float:
+    return (time.perf_counter() - started) * 1000

@@ -5,8 +5,22 @@ from __future__ import annotations
 from app.chat import payloads
 from app.chat.errors import Code
 from app.rest.api import Call, Reply, Route
-from app.rest.schemas import EditBodySchema, HistoryQuerySchema, ReactionBodySchema, SendMessageSchema
-from app.schemas.payloads import DeletedSchema, EditedSchema, MessageSchema, PageSchema, ReactedSchema, ReceiptSchema
+from app.rest.schemas import (
+    ChangesQuerySchema,
+    EditBodySchema,
+    HistoryQuerySchema,
+    ReactionBodySchema,
+    SendMessageSchema,
+)
+from app.schemas.payloads import (
+    ChangesSchema,
+    DeletedSchema,
+    EditedSchema,
+    MessageSchema,
+    PageSchema,
+    ReactedSchema,
+    ReceiptSchema,
+)
 
 
 async def list_messages(call: Call) -> dict:
@@ -15,6 +29,11 @@ async def list_messages(call: Call) -> dict:
         call.user, data["room_id"], before=data.get("before"), after=data.get("after"), limit=data["limit"]
     )
     return payloads.page(page)
+
+
+async def list_changes(call: Call) -> dict:
+    messages, cursor, more = await call.chat.messages.changes(call.user, call.data["room_id"], call.data["since"])
+    return payloads.changes(messages, cursor, more)
 
 
 async def send_message(call: Call) -> Reply:
@@ -66,6 +85,10 @@ ROUTES = [
     Route("GET", "/api/rooms/{room_id}/messages", list_messages,
           "A page of history, ascending by seq: the newest, or before/after a seq", "messages",
           query=HistoryQuerySchema, response=PageSchema,
+          errors=(Code.ROOM_NOT_FOUND, Code.NOT_MEMBER, Code.INVALID_PAYLOAD)),
+    Route("GET", "/api/rooms/{room_id}/changes", list_changes,
+          "Messages edited or deleted after a cursor, as they are now, oldest change first", "messages",
+          query=ChangesQuerySchema, response=ChangesSchema,
           errors=(Code.ROOM_NOT_FOUND, Code.NOT_MEMBER, Code.INVALID_PAYLOAD)),
     Route("POST", "/api/rooms/{room_id}/messages", send_message,
           "Send a message: 201 when stored, 200 when the client_ref was seen before", "messages",

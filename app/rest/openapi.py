@@ -45,13 +45,16 @@ def _operation(route: Route) -> dict:
         operation["requestBody"] = _multipart(route.files)
     responses: dict = {}
     for status in (route.status, *route.alt_status):
-        if route.produces is not None and status == route.status:
-            responses[str(status)] = _download(route.produces)
+        if route.produces is not None and route.produces.startswith("text/") and status == route.status:
+            responses[str(status)] = _text(route.produces)
+        elif route.produces is not None and status in (route.status, 206):
+            responses[str(status)] = _download(route.produces, partial=status == 206)
         elif status == 204 or route.response is None:
             responses[str(status)] = {"description": "Done."}
         else:
             responses[str(status)] = {
-                "description": "Success.",
+                # A failure status among the success ones (503 of /ready) has the same body, saying why.
+                "description": "Success." if status < 400 else "Not so: the same body, saying why.",
                 "content": {"application/json": {"schema": route.response}},
             }
     codes = (*COMMON_ERRORS, *route.errors) if route.auth else route.errors
@@ -70,6 +73,11 @@ def _operation(route: Route) -> dict:
     return operation
 
 
+def _text(media_type: str) -> dict:
+    """A text body that is not JSON (Prometheus metrics)."""
+    return {"description": f"The body, as `{media_type}`.", "content": {media_type: {"schema": {"type": "string"}}}}
+
+
 def _multipart(names: tuple[str, ...]) -> dict:
     """A multipart/form-data body carrying one file under any one of `names`."""
     file = {"type": "string", "contentMediaType": "application/octet-stream"}
@@ -84,12 +92,23 @@ def _multipart(names: tuple[str, ...]) -> dict:
     }
 
 
-def _download(media_type: str) -> dict:
-    """A streamed file, with the headers that keep a browser from running or sniffing it."""
+def _download(media_type: str, partial: bool = False) -> dict:
+    """A streamed file (or, `partial`, the byte range asked for), with the headers that keep a browser from
+    running or sniffing it."""
     text = {"schema": {"type": "string"}}
+    ranges: dict = {"Accept-Ranges": {**text, "description": "`bytes`: one range may be asked for with `Range`."}}
+    if partial:
+        ranges["Content-Range"] = {**text, "description": "`bytes <first>-<last>/<size>`."}
+    description = (
+        "The bytes of the one range asked for with `Range: bytes=a-b`, `bytes=a-` or `bytes=-n` (several ranges, "
+        "or a range sent with an `If-Range` other than the file's ETag, are answered with the whole file)."
+        if partial
+        else "The file's bytes, as its Content-Type (decided from the bytes at upload)."
+    )
     return {
-        "description": "The file's bytes, as its Content-Type (decided from the bytes at upload).",
+        "description": description,
         "headers": {
+            **ranges,
             "Content-Disposition": {
                 **text,
                 "description": "`inline` for PNG, JPEG, GIF and WebP images; `attachment` for anything else. "

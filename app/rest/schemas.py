@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from marshmallow import RAISE, Schema, fields, validate
 
-from app.schemas.fields import Identifier, Sequence
+from app.schemas.fields import Identifier, Sequence, Version
 from app.schemas.payloads import RoomViewSchema, UserSchema
 
 
@@ -57,6 +57,16 @@ class HistoryQuerySchema(_Request):
     after = Sequence(strict=False, metadata={"description": "Only messages with a larger seq (paging forward)."})
     limit = fields.Integer(
         load_default=50, validate=validate.Range(min=1), metadata={"description": "At most HISTORY_PAGE_MAX."}
+    )
+
+
+class ChangesQuerySchema(_Request):
+    since = Version(
+        load_default=None,
+        metadata={
+            "description": "A cursor from an earlier answer or a catch-up's `changes_cursor`; omitted: "
+            "no messages, and a cursor to start from."
+        },
     )
 
 

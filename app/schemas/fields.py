@@ -40,6 +40,24 @@ class Sequence(fields.Integer):
         return number
 
 
+MAX_VERSION = 2**63 - 1
+
+
+class Version(fields.Field):
+    """A version or changes cursor: a decimal string (as the server sends them) or an integer; loaded as an int."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, bool) or not isinstance(value, (str, int)):
+            raise ValidationError("must be a string of digits or an integer")
+        text = str(value)
+        if not text.isascii() or not text.isdigit() or len(text) > 19 or int(text) > MAX_VERSION:
+            raise ValidationError("must be a version the server gave (a non-negative 64-bit integer)")
+        return int(text)
+
+    def _serialize(self, value, attr, obj, **kwargs):
+        return None if value is None else str(value)
+
+
 def load(schema: Schema, data: object) -> dict:
     """`schema.load(data)`, turning validation errors into INVALID_PAYLOAD with per-field details."""
     try:

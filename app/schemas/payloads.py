@@ -117,6 +117,29 @@ class CatchUpSchema(Schema):
     last_seq = fields.Integer(required=True)
     messages = fields.List(fields.Nested(MessageSchema), required=True, metadata={"description": "Ascending seq."})
     has_more = fields.Boolean(required=True, metadata={"description": "More were missed than one catch-up holds."})
+    changed = fields.List(
+        fields.Nested(MessageSchema),
+        required=True,
+        metadata={
+            "description": "With `changes_since`: messages up to `since_seq` edited or deleted since, as they are "
+            "now, oldest change first. Replace what you show when the version is higher."
+        },
+    )
+    changes_cursor = fields.String(
+        required=True, metadata={"description": "Give it as `changes_since` when you next join or sync this room."}
+    )
+    changes_more = fields.Boolean(
+        required=True,
+        metadata={"description": "More changes than one catch-up holds: page on with GET /api/rooms/{id}/changes."},
+    )
+
+
+class ChangesSchema(Schema):
+    messages = fields.List(
+        fields.Nested(MessageSchema), required=True, metadata={"description": "As they are now, oldest change first."}
+    )
+    cursor = fields.String(required=True, metadata={"description": "Ask with it as `since` next time."})
+    has_more = fields.Boolean(required=True, metadata={"description": "Ask again at once with the cursor."})
 
 
 class ErrorSchema(Schema):

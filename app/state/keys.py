@@ -38,6 +38,10 @@ class Keys:
         """Sorted set of the same fields, scored by when they were (re)enqueued, in ms."""
         return f"{self.prefix}outbox:since"
 
+    def pending_changes(self, room_id: str) -> str:
+        """Set of the ids of a room's messages with an edit or delete waiting in the outbox."""
+        return f"{self.prefix}outbox:changes:{room_id}"
+
     def idempotency(self, sender_id: str, client_ref: str) -> str:
         # The length prefix keeps ("a:b", "c") and ("a", "b:c") apart.
         return f"{self.prefix}idem:{len(sender_id)}:{sender_id}:{client_ref}"
@@ -88,6 +92,11 @@ class Keys:
     @property
     def redrive_lock(self) -> str:
         return f"{self.prefix}outbox:redrive-lock"
+
+    @property
+    def upload_sweep_lock(self) -> str:
+        """Held for an interval by the worker that sweeps unsent uploads (see worker/upload_sweep.py)."""
+        return f"{self.prefix}uploads:sweep-lock"
 
     def channel(self, topic: str) -> str:
         return f"{self.prefix}topic:{topic}"

@@ -72,8 +72,9 @@ return {before, flush}
 )
 
 
-# KEYS: 1 outbox hash, 2 outbox-since zset. ARGV: 1 the change's field, 2 change JSON, 3 its version,
-#       4 "1" for a delete, 5 when the redrive is due (ms), 6 channel, 7 event envelope.
+# KEYS: 1 outbox hash, 2 outbox-since zset, 3 the room's pending-changes set. ARGV: 1 the change's field,
+#       2 change JSON, 3 its version, 4 "1" for a delete, 5 when the redrive is due (ms), 6 channel,
+#       7 event envelope, 8 the message id.
 # Returns 1 when stored and published; 0 when a pending delete or a later pending edit wins.
 _CHANGE = """
 local prior = redis.call('HGET', KEYS[1], ARGV[1])
@@ -87,6 +88,7 @@ if prior then
 end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 redis.call('ZADD', KEYS[2], ARGV[5], ARGV[1])
+redis.call('SADD', KEYS[3], ARGV[8])
 redis.call('PUBLISH', ARGV[6], ARGV[7])
 return 1
 """
@@ -169,7 +171,7 @@ class RedisMessageLog:
     @translate_errors
     async def change(self, change: Change, event: Event) -> bool:
         stored = await self._change(
-            keys=[self._keys.outbox, self._keys.outbox_since],
+            keys=[self._keys.outbox, self._keys.outbox_since, self._keys.pending_changes(change.room_id)],
             args=[
                 change_field(change.message_id),
                 orjson.dumps(change.record()),
@@ -178,9 +180,15 @@ class RedisMessageLog:
                 to_ms(change.at) + self._redrive_after_ms,
                 self._keys.channel(events.room_topic(change.room_id)),
                 envelope(event.name, event.data),
+                change.message_id,
             ],
         )
         return stored == 1
+
+    @translate_errors
+    async def pending_changes(self, room_id: str) -> list[Change]:
+        ids = [m.decode() for m in await self._redis.smembers(self._keys.pending_changes(room_id))]
+        return list((await self.changes(ids)).values())
 
     @translate_errors
     async def changes(self, message_ids: Sequence[str]) -> dict[str, Change]:

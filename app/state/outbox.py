@@ -18,12 +18,14 @@ from app.state.keys import Keys
 
 MAX_REDRIVE_DELAY_MS = 3600 * 1000
 
-# KEYS: 1 outbox, 2 outbox-since. ARGV: field, body, field, body, ...
+# KEYS: 1 outbox, 2 outbox-since, then for each change its room's pending-changes set.
+# ARGV: field, body, message id, field, body, message id, ...
 _FORGET_IF_SAME = """
-for i = 1, #ARGV, 2 do
+for i = 1, #ARGV, 3 do
   if redis.call('HGET', KEYS[1], ARGV[i]) == ARGV[i + 1] then
     redis.call('HDEL', KEYS[1], ARGV[i])
     redis.call('ZREM', KEYS[2], ARGV[i])
+    redis.call('SREM', KEYS[2 + (i + 2) / 3], ARGV[i + 2])
   end
 end
 return 1
@@ -64,10 +66,14 @@ class Outbox:
     def changes_done(self, applied: dict[str, bytes]) -> None:
         """Forget change fields committed to Postgres, each only if it still holds the body that was
         applied: an edit that arrived meanwhile replaced it and waits for its own job."""
-        if applied:
-            self._forget_if_same(
-                keys=[self._keys.outbox, self._keys.outbox_since], args=[x for pair in applied.items() for x in pair]
-            )
+        if not applied:
+            return
+        keys, args = [self._keys.outbox, self._keys.outbox_since], []
+        for field, body in applied.items():
+            change = orjson.loads(body)
+            keys.append(self._keys.pending_changes(str(change["room_id"])))
+            args += [field, body, str(change["message_id"])]
+        self._forget_if_same(keys=keys, args=args)
 
     def locate(self, message_ids: Sequence[str]) -> list[str]:
         """The outbox fields of those messages that are still waiting there."""

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
+import peewee
+
 from app.chat.model import Attachment
 from app.chat.ports import StoredFile
 from app.storage.database import AsyncDatabase
@@ -60,6 +64,45 @@ def delete(attachment_id: str) -> None:
     pk = room_pk(attachment_id)
     if pk is not None:
         AttachmentRow.delete().where(AttachmentRow.id == pk).execute()
+
+
+# One batch of the sweep of unsent uploads. The batch is picked in a CTE, which Postgres runs once: in
+# `DELETE ... WHERE id IN (SELECT ... LIMIT n FOR UPDATE SKIP LOCKED)` the planner may run the sub-select
+# again for each row, each time skipping the rows just locked, and delete far more than n.
+_DELETE_UNSENT = """
+WITH batch AS MATERIALIZED (
+    SELECT id FROM attachments
+    WHERE room_id IS NULL AND created_at < %(cutoff)s
+    ORDER BY created_at
+    LIMIT %(limit)s
+    FOR UPDATE SKIP LOCKED
+)
+DELETE FROM attachments
+USING batch
+WHERE attachments.id = batch.id AND attachments.room_id IS NULL AND attachments.created_at < %(cutoff)s
+RETURNING attachments.id, attachments.storage_key, attachments.created_at
+"""
+
+
+def delete_unsent(db: peewee.PostgresqlDatabase, cutoff: datetime, limit: int) -> list[tuple[str, str]]:
+    """Delete up to `limit` uploads no message sent and made before `cutoff`, oldest first, in one statement;
+    return (id, storage key) of the rows this call deleted, oldest first: their files are now the caller's
+    to remove.
+
+    Safe against a send claiming one of them at the same moment (`bind`): the claim and the delete both
+    lock the row, and each re-checks `room_id IS NULL` on the row as it is once it holds the lock
+    (Postgres's READ COMMITTED re-evaluation), so exactly one of them succeeds: either the delete comes
+    first and the claim finds no row (`attachment_not_found`), or the claim comes first and the delete
+    leaves the row alone. Rows another transaction holds are skipped (`SKIP LOCKED`), so two sweeps at
+    once take different rows instead of waiting on each other; a row is returned by one delete only."""
+    rows = db.execute_sql(_DELETE_UNSENT, {"cutoff": cutoff, "limit": limit}).fetchall()
+    return [(str(pk), key) for pk, key, _created in sorted(rows, key=lambda r: (r[2], r[0]))]
+
+
+def any_unsent_before(cutoff: datetime) -> bool:
+    """Whether some upload no message sent was made before `cutoff`."""
+    unsent = AttachmentRow.room_id.is_null() & (AttachmentRow.created_at < cutoff)
+    return AttachmentRow.select(AttachmentRow.id).where(unsent).limit(1).exists()
 
 
 class PgAttachmentStore:

@@ -6,7 +6,7 @@ from datetime import datetime
 
 from app.chat.model import Favorite
 from app.storage.database import AsyncDatabase
-from app.storage.models import FavoriteRow, RoomRow, UserRow
+from app.storage.models import FavoriteRow, MembershipRow, RoomRow, UserRow
 from app.storage.rooms import room_pk
 
 
@@ -31,7 +31,13 @@ def favorites_of(user_id: str) -> list[Favorite]:
         .order_by(FavoriteRow.created_at, FavoriteRow.kind, FavoriteRow.target_id)
     )
     room_ids = [pk for row in rows if row.kind == "room" and (pk := room_pk(row.target_id)) is not None]
-    rooms = {str(r.id): r for r in RoomRow.select().where(RoomRow.id.in_(room_ids))} if room_ids else {}
+    # Only rooms the user still belongs to: a favorite outlives a removal, but is not shown after it.
+    mine = (
+        RoomRow.select()
+        .join(MembershipRow, on=(MembershipRow.room_id == RoomRow.id))
+        .where(RoomRow.id.in_(room_ids) & (MembershipRow.user_id == user_id))
+    )
+    rooms = {str(r.id): r for r in mine} if room_ids else {}
     # A direct room is shown under the other member's name.
     peers = {
         rid: (r.direct_b if r.direct_a == user_id else r.direct_a) for rid, r in rooms.items() if r.kind == "direct"
@@ -46,9 +52,11 @@ def favorites_of(user_id: str) -> list[Favorite]:
     for row in rows:
         if row.kind == "user":
             name = names.get(row.target_id)
+        elif row.target_id not in rooms:
+            continue
         else:
-            room = rooms.get(row.target_id)
-            name = names.get(peers[row.target_id]) if row.target_id in peers else (room.name if room else None)
+            room = rooms[row.target_id]
+            name = names.get(peers[row.target_id]) if row.target_id in peers else room.name
         found.append(Favorite(row.kind, row.target_id, name, row.created_at))
     return found
 

@@ -53,6 +53,19 @@ def messages_at(keys: Sequence[tuple[str, int]]) -> list[Message]:
     return [_message(row) for row in MessageRow.select().where(wanted)]
 
 
+def changed_messages(room_id: str, since_version: int, upto_seq: int | None, limit: int) -> list[Message]:
+    """The room's persisted messages edited or deleted after `since_version` (with seq <= `upto_seq`), by
+    version ascending (the partial index `messages_changes` serves it)."""
+    pk = room_pk(room_id)
+    if pk is None:
+        return []
+    wanted = (MessageRow.room_id == pk) & (MessageRow.version > since_version)
+    if upto_seq is not None:
+        wanted &= MessageRow.seq <= upto_seq
+    query = MessageRow.select().where(wanted).order_by(MessageRow.version).limit(limit)
+    return [_message(row) for row in query]
+
+
 def message_by_id(message_id: str) -> Message | None:
     pk = room_pk(message_id)  # message ids follow the same canonical decimal form
     row = MessageRow.get_or_none(MessageRow.id == pk) if pk is not None else None
@@ -192,3 +205,6 @@ class PgMessageStore:
 
     async def by_id(self, message_id: str) -> Message | None:
         return await self._db.run(message_by_id, message_id)
+
+    async def changed(self, room_id: str, since_version: int, upto_seq: int | None, limit: int) -> list[Message]:
+        return await self._db.run(changed_messages, room_id, since_version, upto_seq, limit)

@@ -451,7 +451,7 @@ async def test_links_by_message_are_refused_to_non_members_and_for_messages_with
 
     assert (await ask(shared["alice"], shared["with"])).status == 200
     reply = await ask(shared["outsider"], shared["with"])
-    assert (reply.status, reply.code) == (403, "not_member")
+    assert (reply.status, reply.code) == (404, "message_not_found")  # as for an unknown id: no existence oracle
     for unknown in ("7999999999999999999", "abc", "0" + shared["with"]):
         reply = await ask(shared["bob"], unknown)
         assert (reply.status, reply.code) == (404, "message_not_found"), unknown
@@ -460,7 +460,7 @@ async def test_links_by_message_are_refused_to_non_members_and_for_messages_with
     reply = await ask(shared["bob"], shared["deleted"])
     assert (reply.status, reply.code) == (404, "no_attachment")
     reply = await ask(shared["outsider"], shared["without"])
-    assert (reply.status, reply.code) == (403, "not_member")
+    assert (reply.status, reply.code) == (404, "message_not_found")
 
 
 async def test_the_seed_paths_need_a_message_id_and_a_token(files_api, shared):
@@ -469,3 +469,133 @@ async def test_the_seed_paths_need_a_message_id_and_a_token(files_api, shared):
         assert (reply.status, reply.code) == (400, "invalid_payload")
         reply = await files_api.get(path, params={"message_id": shared["with"]})
         assert (reply.status, reply.code) == (401, "auth_required")
+
+
+# Byte ranges.
+
+SAFE_HEADERS = ("Content-Type", "Content-Disposition", "X-Content-Type-Options", "Content-Security-Policy",
+                "Cache-Control", "Referrer-Policy", "Accept-Ranges", "ETag")  # fmt: skip
+
+
+async def ranged(api, url: str, header: str, **extra: str):
+    return await api.get(url, headers={"Range": header, **extra})
+
+
+@pytest.fixture
+async def big_file(files_api, user_id) -> tuple[dict, bytes]:
+    """A PDF of 300,009 bytes: more than one 256 KiB read chunk of the store, served as a download."""
+    content = b"%PDF-1.7\n" + os.urandom(300_000)
+    return await upload(files_api, user_id("alice"), content, filename="report.pdf"), content
+
+
+async def test_a_full_download_says_that_ranges_are_accepted(files_api, big_file):
+    body, content = big_file
+    reply = await fetch(files_api, body["url"])
+    assert (reply.status, reply.raw) == (200, content)
+    assert reply.headers["Accept-Ranges"] == "bytes"
+    assert reply.headers["ETag"] == f'"{body["id"]}"'
+    assert "Content-Range" not in reply.headers
+
+
+@pytest.mark.parametrize(
+    ("header", "first", "last"),
+    [
+        ("bytes=0-99", 0, 99),  # a-b
+        ("bytes=1000-", 1000, 300_008),  # a-
+        ("bytes=-500", 299_509, 300_008),  # -n: the last n bytes
+        ("bytes=262100-262200", 262_100, 262_200),  # across the store's read chunks
+        ("bytes=7-7", 7, 7),  # one byte
+        ("bytes=0-", 0, 300_008),  # all of it, still as a part
+        ("bytes=299000-999999999", 299_000, 300_008),  # an end past the file is cut at its end
+        ("bytes=-999999999", 0, 300_008),  # a suffix longer than the file is all of it
+        ("bytes=-" + "9" * 40, 0, 300_008),
+        ("bytes=5-" + "9" * 40, 5, 300_008),
+        ("Bytes=10-19", 10, 19),  # the unit is case-insensitive
+    ],
+)
+async def test_one_range_is_answered_with_206_and_exactly_its_bytes(files_api, big_file, header, first, last):
+    body, content = big_file
+    reply = await ranged(files_api, body["url"], header)
+    assert reply.status == 206, reply
+    assert reply.raw == content[first : last + 1]
+    assert reply.headers["Content-Range"] == f"bytes {first}-{last}/{len(content)}"
+    assert reply.headers["Content-Length"] == str(last - first + 1)
+    # The part keeps every header of the whole file.
+    whole = await fetch(files_api, body["url"])
+    for name in SAFE_HEADERS:
+        assert reply.headers[name] == whole.headers[name], name
+    assert reply.headers["Content-Disposition"].startswith("attachment;")
+    assert reply.headers["X-Content-Type-Options"] == "nosniff"
+    assert reply.headers["Content-Security-Policy"] == "default-src 'none'; sandbox"
+
+
+async def test_a_part_of_an_inline_image_keeps_its_inline_headers(files_api, user_id):
+    body = await upload(files_api, user_id("alice"), PNG, filename="cat.png")
+    reply = await ranged(files_api, body["url"], "bytes=-8")
+    assert (reply.status, reply.raw) == (206, PNG[-8:])
+    assert reply.headers["Content-Type"] == "image/png"
+    assert reply.headers["Content-Disposition"].startswith("inline;")
+    assert reply.headers["X-Content-Type-Options"] == "nosniff"
+
+
+@pytest.mark.parametrize("header", ["bytes=300009-", "bytes=400000-400010", "bytes=-0", "bytes=" + "9" * 40 + "-"])
+async def test_a_range_with_no_byte_of_the_file_is_416_with_the_size(files_api, big_file, header):
+    body, content = big_file
+    reply = await ranged(files_api, body["url"], header)
+    assert (reply.status, reply.code) == (416, "range_not_satisfiable"), reply
+    assert reply.headers["Content-Range"] == f"bytes */{len(content)}"
+    assert reply.body["details"] == {"size": len(content)}
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        "bytes=0-1,5-6",  # several ranges: answered whole, as RFC 9110 allows
+        "bytes=-1, 0-0",
+        "items=0-5",  # another unit
+        "bytes=5-2",  # backwards: invalid, so ignored
+        "bytes=-",
+        "bytes=abc-",
+        "bytes 0-5",
+    ],
+)
+async def test_ranges_that_are_not_one_valid_byte_range_get_the_whole_file(files_api, big_file, header):
+    body, content = big_file
+    reply = await ranged(files_api, body["url"], header)
+    assert (reply.status, reply.raw) == (200, content), reply
+    assert "Content-Range" not in reply.headers
+
+
+async def test_if_range_sends_the_part_only_for_the_files_etag(files_api, big_file):
+    body, content = big_file
+    etag = (await fetch(files_api, body["url"])).headers["ETag"]
+    same = await ranged(files_api, body["url"], "bytes=0-9", **{"If-Range": etag})
+    assert (same.status, same.raw) == (206, content[:10])
+    for other in ('"123"', f"W/{etag}", "Wed, 21 Oct 2015 07:28:00 GMT"):
+        reply = await ranged(files_api, body["url"], "bytes=0-9", **{"If-Range": other})
+        assert (reply.status, reply.raw) == (200, content), other
+
+
+async def test_a_range_does_not_get_past_the_link_check(files_api, big_file, user_id):
+    body, _content = big_file
+    attachment_id, expires, sig = link_parts(body["url"])
+    flipped = ("0" if sig[0] != "0" else "1") + sig[1:]
+    forged = f"/api/attachments/{attachment_id}/content?expires={expires}&sig={flipped}"
+    for header in ("bytes=0-99", "bytes=-1", "bytes=999999999-"):  # even one the file could not satisfy
+        reply = await ranged(files_api, forged, header)
+        assert (reply.status, reply.code) == (403, "link_invalid"), header
+        assert "Content-Range" not in reply.headers
+    past = int(time.time()) - 10
+    expired = (
+        f"/api/attachments/{attachment_id}/content?expires={past}&sig={sign(secret_of(files_api), attachment_id, past)}"
+    )
+    reply = await ranged(files_api, expired, "bytes=0-99")
+    assert (reply.status, reply.code) == (403, "link_expired")
+
+
+async def test_a_range_of_a_file_that_is_gone_is_not_found(files_api, user_id, upload_dir):
+    body = await upload(files_api, user_id("alice"), b"soon gone\n")
+    for path in files_in(upload_dir):
+        path.unlink()
+    reply = await ranged(files_api, body["url"], "bytes=0-3")
+    assert (reply.status, reply.code) == (404, "attachment_not_found")

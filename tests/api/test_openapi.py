@@ -8,21 +8,30 @@ errors, and the request schemas are compared with what the server accepts.
 
 from __future__ import annotations
 
+import copy
 import re
 from datetime import UTC, datetime
+from html.parser import HTMLParser
+from pathlib import Path
 
 import aiohttp
 import pytest
+from aiohttp import web
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
+from markupsafe import escape
 
 from app.chat.errors import DESCRIPTIONS, Code
 from app.chat.model import Attachment, Message
+from app.gateways.socketio.asyncapi import build_asyncapi
+from app.rest.docs_pages import DOCS_PATH, EVENTS_PATH, HTML_PAGES, SWAGGER_UI_VERSION, events_table
 from app.rest.errors import STATUS
+from app.rest.system import DOCUMENTS
 from app.storage.messages import insert_batch
-from app.web import SERVICES
+from app.web import SERVICES, VERSION
 from tests.api.conftest import Contract
 
+ROOT = Path(__file__).resolve().parents[2]
 HTTP_METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
 
 # The parts of OpenAPI 3.1 this document uses, with the rules of the specification that apply to them.
@@ -197,15 +206,31 @@ def test_the_document_lists_every_error_code_with_its_status(openapi_document):
                 assert str(STATUS[Code(name)]) == status, (method, path, name)
 
 
-async def test_every_api_route_of_the_router_is_documented_with_its_method_and_no_more(api, openapi_document):
-    routed = set()
+async def test_every_route_of_the_router_is_documented_with_its_method_and_no_more(api):
+    """Every route of the real app is an operation of the document it serves (same method), and every operation
+    is a route. The only routes left out: static files, the Socket.IO endpoint (the AsyncAPI document's address),
+    HEAD (aiohttp adds it beside each GET), and the pages for people listed in `docs_pages.HTML_PAGES`."""
+    openapi_document = api.app[DOCUMENTS]["openapi"]
+    socket_path = build_asyncapi(VERSION)["channels"]["socket"]["address"]
+    routed, pages = set(), set()
     for route in api.app.router.routes():
-        path = route.resource.canonical if route.resource is not None else ""
-        if (path.startswith("/api/") or path == "/health") and route.method != "HEAD":
+        resource = route.resource
+        if isinstance(resource, web.StaticResource) or route.method == "HEAD":
+            continue
+        path = resource.canonical if resource is not None else ""
+        if path == socket_path:
+            continue
+        if path in HTML_PAGES:
+            pages.add((route.method, path))
+        else:
             routed.add((route.method.lower(), path))
     documented = {(method, path) for path, method, _op in _operations(openapi_document)}
-    assert routed == documented
+    assert routed == documented, {"not documented": routed - documented, "not routed": documented - routed}
     assert ("get", "/health") in routed and ("post", "/api/rooms/{room_id}/messages") in routed
+    # The list of pages is not stale: each is a GET route of the app, and none is in the document.
+    assert pages == {("GET", path) for path in HTML_PAGES}
+    assert not HTML_PAGES & set(openapi_document["paths"])
+    assert any(isinstance(route.resource, web.StaticResource) for route in api.app.router.routes())
 
 
 def test_the_contract_check_refuses_bodies_that_stray_from_the_schema(openapi_document):
@@ -272,6 +297,10 @@ async def test_every_operation_answers_as_documented(api, user_id, contract, ope
         return reply
 
     await expect(200, "GET", "/health")
+    await expect(200, "GET", "/ready")
+    await expect(200, "GET", "/metrics")
+    await expect(400, "GET", "/metrics", params={"format": "xml"})
+    await expect(200, "GET", "/api/metrics/queues")
     await expect(200, "GET", "/api/openapi.json")
     asyncapi = await expect(200, "GET", "/api/asyncapi.json")
     assert asyncapi.body["asyncapi"].startswith(("2.", "3."))
@@ -345,6 +374,9 @@ async def test_every_operation_answers_as_documented(api, user_id, contract, ope
     await expect(200, "DELETE", f"/api/messages/{mid}/reactions/%F0%9F%91%8D", owner)
     await expect(200, "DELETE", f"/api/messages/{mid}", owner)  # the room's owner
     await expect(409, "DELETE", f"/api/messages/{mid}", bob)
+    await expect(200, "GET", f"/api/rooms/{rid}/changes", bob, params={"since": "0"})
+    await expect(403, "GET", f"/api/rooms/{rid}/changes", outsider)
+    await expect(400, "GET", f"/api/rooms/{rid}/changes", bob, params={"since": "x"})
     await expect(404, "DELETE", "/api/messages/777777777777", bob)
     await expect(200, "PUT", f"/api/me/favorites/room/{rid}", bob)
     await expect(200, "PUT", f"/api/me/favorites/user/{owner}", bob)
@@ -361,11 +393,13 @@ async def test_every_operation_answers_as_documented(api, user_id, contract, ope
     await expect(400, "POST", "/api/rooms/upload", bob, json={"myFile": "x"})
     await expect(401, "POST", "/api/attachments", data=_file_form(b"x"))
     await expect(200, "GET", uploaded["url"])
+    await expect(206, "GET", uploaded["url"], headers={"Range": "bytes=0-1"})
+    await expect(416, "GET", uploaded["url"], headers={"Range": "bytes=99-"})
     await expect(403, "GET", uploaded["url"].replace("sig=", "sig=0"))
     file_mid = await _message_with_file(api, rid, bob, uploaded)
     for path in (f"/api/messages/{file_mid}/attachment-url", f"/api/messages/{file_mid}/attachment-url/check"):
         await expect(200, "GET", path, owner)
-        await expect(403, "GET", path, outsider)
+        await expect(404, "GET", path, outsider)  # as for an unknown id
         await expect(404, "GET", path.replace(file_mid, "777777777777"), owner)
     for path in ("/api/rooms/refresh-url/", "/api/rooms/check-url/"):
         await expect(200, "GET", path, owner, params={"message_id": file_mid})
@@ -471,3 +505,117 @@ async def test_the_documented_history_parameters_accept_what_the_server_accepts(
             documented_ok = False
     reply = await api.get(f"/api/rooms/{room_id}/messages", owner, params=query)
     assert documented_ok == (reply.status == 200), reply
+
+
+# -- The documents as pages for people: /api/docs (Swagger UI, vendored) and /api/docs/events ----------------------
+
+SCRIPT_TYPES = {"text/javascript", "application/javascript"}
+ANY_URL = re.compile(r"(?:https?:)?//[\w.-]+", re.I)  # a scheme or a protocol-relative host
+
+
+class _Assets(HTMLParser):
+    """The URLs a page loads (scripts, style sheets, images), the ones it links to, and its inline scripts."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.loaded: dict[str, str] = {}  # url -> kind ("script", "style", "image", "spec")
+        self.linked: set[str] = set()
+        self.inline_scripts: list[str] = []
+        self._in_script = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        found = {name: value or "" for name, value in attrs}
+        assert not any(name.startswith("on") for name in found), f"inline handler on <{tag}>: {found}"
+        if tag == "script":
+            self._in_script = True
+            assert found.get("src"), "every script is a file"
+            self.loaded[found["src"]] = "script"
+        elif tag == "link" and found.get("rel") == "stylesheet":
+            self.loaded[found["href"]] = "style"
+        elif tag == "img":
+            self.loaded[found["src"]] = "image"
+        elif tag == "a":
+            self.linked.add(found["href"])
+        if "data-url" in found:
+            self.loaded[found["data-url"]] = "spec"
+        assert tag != "style", "no inline style sheet"
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "script":
+            self._in_script = False
+
+    def handle_data(self, data: str) -> None:
+        if self._in_script and data.strip():
+            self.inline_scripts.append(data)
+
+
+async def test_the_api_docs_page_loads_only_local_assets_under_a_strict_csp(api, openapi_document):
+    async with api.client.get(DOCS_PATH) as response:
+        assert (response.status, response.content_type) == (200, "text/html")
+        html = await response.text()
+        csp = response.headers["Content-Security-Policy"]
+        assert response.headers["X-Content-Type-Options"] == "nosniff"
+    directives = {part.split()[0]: part.split()[1:] for part in csp.split(";") if part.strip()}
+    assert directives["default-src"] == ["'none'"]
+    assert directives["script-src"] == ["'self'"]  # no inline script, no eval, no other host
+    assert directives["connect-src"] == ["'self'"]
+    assert all("http" not in source and "*" not in source for sources in directives.values() for source in sources)
+    page = _Assets()
+    page.feed(html)
+    assert page.inline_scripts == []
+    script = (ROOT / "static" / "api-docs.js").read_text()
+    for text, where in ((html, DOCS_PATH), (script, "static/api-docs.js")):
+        assert ANY_URL.findall(text) == [], f"{where} names another host"
+    assert "validatorUrl: null" in script  # else Swagger UI sends the document to an outside validator
+    vendored = f"/static/vendor/swagger-ui-{SWAGGER_UI_VERSION}/"
+    assert {f"{vendored}swagger-ui-bundle.js", f"{vendored}swagger-ui.css", "/static/api-docs.js"} <= set(page.loaded)
+    assert (ROOT / vendored.strip("/") / "LICENSE").is_file()
+    expected_types = {"script": SCRIPT_TYPES, "style": {"text/css"}, "image": {"image/png", "image/svg+xml"}}
+    for url, kind in page.loaded.items():
+        assert url.startswith("/") and not url.startswith("//"), url
+        async with api.client.get(url) as asset:
+            assert asset.status == 200, url
+            if kind == "spec":
+                assert await asset.json() == openapi_document
+            else:
+                assert asset.content_type in expected_types[kind], (url, asset.content_type)
+    assert {"/api/openapi.json", "/api/asyncapi.json", EVENTS_PATH} <= page.linked
+    for url in page.linked:
+        assert url.startswith("/") and not url.startswith("//"), url
+        async with api.client.get(url) as linked:
+            assert linked.status == 200, url
+
+
+async def test_the_events_page_shows_every_event_and_schema_of_the_asyncapi_document(api):
+    asyncapi = api.app[DOCUMENTS]["asyncapi"]
+    async with api.client.get(EVENTS_PATH) as response:
+        assert (response.status, response.content_type) == (200, "text/html")
+        html = await response.text()
+        csp = response.headers["Content-Security-Policy"]
+    assert "default-src 'none'" in csp and "script-src" not in csp  # no script at all
+    page = _Assets()
+    page.feed(html)
+    assert [url for url, kind in page.loaded.items() if kind == "script"] == []
+    assert ANY_URL.findall(html) == []
+    table = events_table(asyncapi)
+    names = {event["name"] for event in table["events"]}
+    documented = {m["name"] for c in asyncapi["channels"].values() for m in c["messages"].values()}
+    assert names == {name for name in documented if not name.endswith("(acknowledgement)")}
+    assert len(table["events"]) == len(asyncapi["operations"])
+    for event in table["events"]:
+        assert f"<code>{escape(event['name'])}</code>" in html, event["name"]
+        assert escape(event["payload"]) in html
+    for schema in asyncapi["components"]["schemas"]:
+        assert f'id="schema-{schema}"' in html
+
+
+async def test_the_events_page_renders_the_document_as_text(api):
+    """Autoescaping is on: markup in the document (it is ours, but still) shows as text, never as HTML."""
+    document = copy.deepcopy(api.app[DOCUMENTS]["asyncapi"])
+    document["info"]["description"] = "<script>alert(1)</script>"
+    next(iter(document["operations"].values()))["summary"] = '<img src=x onerror="alert(2)">'
+    api.app[DOCUMENTS]["asyncapi"] = document
+    async with api.client.get(EVENTS_PATH) as response:
+        html = await response.text()
+    assert "<script>alert(1)" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert "<img src=x" not in html and "&lt;img src=x" in html

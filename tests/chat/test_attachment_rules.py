@@ -1,8 +1,9 @@
 """What the core decides about an uploaded file by itself: its content type from the bytes, its kind,
-and a display name that is never a path."""
+a display name that is never a path, and which bytes a range asked for holds."""
 
 import pytest
 
+from app.chat.attachments import ByteRange
 from app.chat.filetypes import HEAD_BYTES, MAX_NAME_LENGTH, clean_name, kind_of, sniff
 
 SAMPLES = [
@@ -95,3 +96,27 @@ def test_long_names_are_cut_keeping_the_extension():
     assert len(clean_name("y" * 1000, "text/plain")) == MAX_NAME_LENGTH
     odd = clean_name("z" * 10 + "." + "e" * 500, "text/plain")  # a "suffix" that long is not an extension
     assert len(odd) == MAX_NAME_LENGTH
+
+
+@pytest.mark.parametrize(
+    ("first", "last", "size", "span"),
+    [
+        (0, 99, 1000, (0, 100)),
+        (10, None, 1000, (10, 1000)),
+        (None, 1, 1000, (999, 1000)),  # the last byte
+        (None, 5000, 1000, (0, 1000)),  # a suffix longer than the file: all of it
+        (990, 5000, 1000, (990, 1000)),  # an end past the file: cut at its end
+        (999, 999, 1000, (999, 1000)),
+        (1000, None, 1000, None),  # starts past the end
+        (1000, 1005, 1000, None),
+        (None, 0, 1000, None),  # no byte at all
+    ],
+)
+def test_a_byte_range_is_cut_to_the_file(first, last, size, span):
+    assert ByteRange(first, last).within(size) == span
+
+
+@pytest.mark.parametrize(("first", "last"), [(None, None), (5, 4), (-1, 3), (None, -2)])
+def test_a_byte_range_that_means_nothing_cannot_be_made(first, last):
+    with pytest.raises(ValueError):
+        ByteRange(first, last)

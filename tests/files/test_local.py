@@ -109,3 +109,27 @@ async def test_temporary_files_a_crash_left_are_swept_by_the_first_write(tmp_pat
     await LocalBlobStore(tmp_path).put("100", chunks_of(b"x"))
     assert not leftover.exists()
     assert recent.exists()
+
+
+async def test_a_part_of_a_file_is_read_from_its_start_to_its_stop(tmp_path):
+    store = LocalBlobStore(tmp_path, chunk_bytes=1000)
+    content = os.urandom(3500)
+    await store.put("4242", chunks_of(content))
+    for start, stop, lengths in [
+        (0, 3500, [1000, 1000, 1000, 500]),
+        (900, 2100, [1000, 200]),  # across chunks, the last read cut at the stop
+        (3499, None, [1]),
+        (10, 99_999, [1000, 1000, 1000, 490]),  # a stop past the end is the end
+        (3500, None, []),  # nothing past the end
+        (100, 100, []),
+    ]:
+        blob = await store.open("4242", start, stop)
+        assert blob.size == 3500  # the whole file's, whatever part is read
+        parts = [chunk async for chunk in blob]
+        assert b"".join(parts) == content[start:stop], (start, stop)
+        assert [len(part) for part in parts] == lengths, (start, stop)
+    for start, stop in [(-1, None), (10, 5)]:
+        with pytest.raises(ValueError):
+            await store.open("4242", start, stop)
+    with pytest.raises(BlobNotFound):
+        await store.open("4343", 5, 10)

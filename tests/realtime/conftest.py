@@ -80,10 +80,12 @@ class Client(RecordingClient):
         await self.emit(event, data, callback=answered)
         return future
 
-    async def join(self, room_id: str, since_seq: int | None = None) -> dict:
+    async def join(self, room_id: str, since_seq: int | None = None, changes_since: str | None = None) -> dict:
         payload: dict = {"room_id": room_id}
         if since_seq is not None:
             payload["since_seq"] = since_seq
+        if changes_since is not None:
+            payload["changes_since"] = changes_since
         answer = await self.ack("room:join", payload)
         assert answer["ok"], answer
         return answer["data"]

@@ -12,6 +12,12 @@ def contents(messages: list[dict]) -> list[str]:
     return [m["content"] for m in messages]
 
 
+def seqs_part(data: dict) -> dict:
+    """A catch-up acknowledgement without its change feed (see test_changes_while_away...)."""
+    assert data["changed"] == [] and data["changes_more"] is False and data["changes_cursor"].isdigit(), data
+    return {key: data[key] for key in ("room_id", "last_seq", "messages", "has_more")}
+
+
 async def test_a_reconnecting_client_gets_exactly_what_it_missed_in_order(node, rest, user_id):
     alice, bob = user_id("alice"), user_id("bob")
     room = await rest.create_room(alice, bob)
@@ -59,9 +65,19 @@ async def test_joining_without_since_seq_or_up_to_date_returns_no_messages(node,
     for i in range(3):
         await a.send(room, f"m{i}")
     fresh = await node.connect(alice, label="fresh")
-    assert await fresh.join(room) == {"room_id": room, "last_seq": 3, "messages": [], "has_more": False}
-    assert await fresh.join(room, since_seq=3) == {"room_id": room, "last_seq": 3, "messages": [], "has_more": False}
-    assert await fresh.join(room, since_seq=99) == {"room_id": room, "last_seq": 3, "messages": [], "has_more": False}
+    assert seqs_part(await fresh.join(room)) == {"room_id": room, "last_seq": 3, "messages": [], "has_more": False}
+    assert seqs_part(await fresh.join(room, since_seq=3)) == {
+        "room_id": room,
+        "last_seq": 3,
+        "messages": [],
+        "has_more": False,
+    }
+    assert seqs_part(await fresh.join(room, since_seq=99)) == {
+        "room_id": room,
+        "last_seq": 3,
+        "messages": [],
+        "has_more": False,
+    }
     assert contents((await fresh.join(room, since_seq=0))["messages"]) == ["m0", "m1", "m2"]
 
 
@@ -69,7 +85,12 @@ async def test_an_empty_room_catches_up_to_nothing(node, rest, user_id):
     alice = user_id("alice")
     room = await rest.create_room(alice)
     a = await node.connect(alice)
-    assert await a.join(room, since_seq=0) == {"room_id": room, "last_seq": 0, "messages": [], "has_more": False}
+    assert seqs_part(await a.join(room, since_seq=0)) == {
+        "room_id": room,
+        "last_seq": 0,
+        "messages": [],
+        "has_more": False,
+    }
 
 
 async def test_catch_up_reads_persisted_and_not_yet_persisted_messages_alike(node, rest, user_id, drain):
@@ -179,14 +200,18 @@ async def test_sync_joins_many_rooms_at_once_with_a_result_per_room(node, rest, 
     assert answer["ok"]
     results = answer["data"]["rooms"]
     assert len(results) == 5
-    assert results[0] == {
-        "ok": True,
-        "data": {"room_id": first, "last_seq": 3, "messages": results[0]["data"]["messages"], "has_more": False},
+    assert results[0]["ok"] is True
+    assert seqs_part(results[0]["data"]) == {
+        "room_id": first,
+        "last_seq": 3,
+        "messages": results[0]["data"]["messages"],
+        "has_more": False,
     }
     assert contents(results[0]["data"]["messages"]) == ["first 2", "first 3"]
     assert results[1]["ok"] is False and results[1]["room_id"] == foreign
     assert results[1]["error"]["code"] == "not_member"
-    assert results[2] == {"ok": True, "data": {"room_id": second, "last_seq": 1, "messages": [], "has_more": False}}
+    assert results[2]["ok"] is True
+    assert seqs_part(results[2]["data"]) == {"room_id": second, "last_seq": 1, "messages": [], "has_more": False}
     assert results[3]["ok"] is False and results[3]["room_id"] == "123456789012345"
     assert results[3]["error"]["code"] == "room_not_found"
     assert contents(results[4]["data"]["messages"]) == ["second 1"]
@@ -230,3 +255,48 @@ async def test_a_client_that_reconnects_and_syncs_misses_nothing_and_gets_nothin
     }
     await asyncio.sleep(QUIET)
     assert back.messages() == []
+
+
+async def test_changes_while_away_come_with_the_catch_up_before_and_after_persistence(node, rest, user_id, drain):
+    """Edits and deletes of messages the client had already seen (at or below its since_seq) come in the
+    join's `changed`, as they are now, given the `changes_cursor` of its last join; REST serves the same
+    feed, and a cursor past every change gives nothing."""
+    alice, bob = user_id("alice"), user_id("bob")
+    room = await rest.create_room(alice, bob)
+    a, b = await node.connect(alice), await node.connect(bob)
+    await a.join(room)
+    joined = await b.join(room)
+    sent = [(await a.send(room, f"m{i}"))["data"] for i in range(1, 5)]
+    await b.wait_message(room, 4)
+    cursor, last_seen = joined["changes_cursor"], 4
+    await b.disconnect()
+
+    edit = await a.ack("message:edit", {"message_id": sent[0]["id"], "content": "m1, edited"})
+    gone = await a.ack("message:delete", {"message_id": sent[2]["id"]})
+    assert edit["ok"] and gone["ok"], (edit, gone)
+    await a.send(room, "m5")
+
+    for persisted in (False, True):  # pending in Redis, then from Postgres after a worker ran
+        if persisted:
+            await drain()
+        back = await node.connect(bob, label=f"bob-back-{persisted}")
+        data = await back.join(room, since_seq=last_seen, changes_since=cursor)
+        assert contents(data["messages"]) == ["m5"]
+        assert [(m["seq"], m["content"], m["deleted_at"] is not None) for m in data["changed"]] == [
+            (1, "m1, edited", False),
+            (3, "", True),
+        ]
+        assert data["changed"][0]["version"] == edit["data"]["message"]["version"]
+        assert data["changes_more"] is False and int(data["changes_cursor"]) >= int(cursor)
+        await back.disconnect()
+
+    # REST serves the same feed; a cursor past every change gives nothing.
+    status, page = await rest.call("GET", f"/api/rooms/{room}/changes?since={cursor}", bob)
+    assert status == 200 and [m["seq"] for m in page["messages"]] == [1, 3] and page["has_more"] is False
+    newest = max(int(m["version"]) for m in page["messages"])
+    assert (await rest.call("GET", f"/api/rooms/{room}/changes?since={newest}", bob))[1]["messages"] == []
+    assert (await rest.call("GET", f"/api/rooms/{room}/changes", bob))[1]["messages"] == []
+    status, refused = await rest.call("GET", f"/api/rooms/{room}/changes?since=0", user_id("outsider"))
+    assert (status, refused["code"]) == (403, "not_member")
+    status, bad = await rest.call("GET", f"/api/rooms/{room}/changes?since=-1", bob)
+    assert (status, bad["code"]) == (400, "invalid_payload")

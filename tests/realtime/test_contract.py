@@ -112,6 +112,9 @@ async def test_a_tour_of_every_event_validates_against_the_document(node, rest, 
 
     refused = await node.refused(auth={"token": "garbage"})
     assert contract.error_object_errors(refused["data"]) == []
+    # Last: the node stops (as on SIGTERM) and tells its clients to reconnect elsewhere.
+    await node.gateway.drain(reconnect_spread_ms=100, close_within=5)
+    await b.next("server:shutdown")
 
     clients = [a, b, c, d, e]
     met_events = {name for client in clients for name, _ in client.received}

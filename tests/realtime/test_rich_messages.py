@@ -168,6 +168,25 @@ async def test_favorites_and_people_come_on_connect_and_changes_are_pushed(node,
     assert [f["id"] for f in a3.all("session:ready")[0]["favorites"]] == [bob]
 
 
+async def test_a_removed_members_room_favorite_no_longer_shows_and_can_be_dropped(node, rest, user_id):
+    alice, bob = user_id("alice"), user_id("bob")
+    room = await rest.create_room(alice, bob)
+    status, body = await rest.call("PUT", f"/api/me/favorites/room/{room}", bob)
+    assert status == 200 and [f["id"] for f in body["favorites"]] == [room], body
+    await rest.remove_member(alice, room, bob)
+    status, body = await rest.call("GET", "/api/me/favorites", bob)
+    assert status == 200 and body["favorites"] == [], body
+    b = await node.connect(bob)
+    assert b.all("session:ready")[0]["favorites"] == []
+    # Marking it again needs membership; dropping it does not.
+    assert await refused(b, "favorite:toggle", {"id": room, "type": "room", "on": True}) == "not_member"
+    dropped = await ok(b, "favorite:toggle", {"id": room, "type": "room", "on": False})
+    assert dropped == {"favorite": False, "favorites": []}
+    await rest.add_members(alice, room, bob)  # back in the room: the favorite was dropped, it does not return
+    status, body = await rest.call("GET", "/api/me/favorites", bob)
+    assert status == 200 and body["favorites"] == [], body
+
+
 PNG = bytes.fromhex(
     "89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c4890000000d4944415478da63f8cfc0f01f0005000201a1f8e5ee0000000049454e44ae426082"
 )

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
+import orjson
 import pytest
 
+from app.chat.events import Event
+from app.chat.model import Change
 from app.chat.ports import Quota
 from app.chat.timeline import Timeline
-from app.state.keys import outbox_field
+from app.state.keys import change_field, outbox_field
 from app.state.message_log import RedisMessageLog
 from app.state.outbox import Outbox
-from app.storage.messages import PgMessageStore, insert_batch
+from app.storage.messages import PgMessageStore, apply_changes, insert_batch
 
 TTL = 600
 PLENTY = Quota("message", "tests", rate=1e6, burst=10**6)
@@ -42,6 +47,13 @@ class PersistingStore:
 
     async def max_seqs(self, room_ids):
         return await self._store.max_seqs(room_ids)
+
+    async def changed(self, room_id, since_version, upto_seq, limit):
+        found = await self._store.changed(room_id, since_version, upto_seq, limit)
+        hook, self.after_changed = getattr(self, "after_changed", None), None
+        if hook:
+            hook()
+        return found
 
 
 @pytest.fixture
@@ -146,3 +158,96 @@ async def test_a_missing_counter_is_seeded_from_postgres_and_never_lowered(
     await timeline.seed([room_id])
     assert await timeline.last_seq(room_id) == 12
     assert await timeline.last_seqs([]) == {}
+
+
+# -- the change feed ---------------------------------------------------------------------------------------
+
+
+async def make_change(log, room_id: str, ids: dict, seq: int, version: int, content: str | None) -> None:
+    """An edit (or, with content None, a delete) of the message at `seq`, as Messages stores it."""
+    at = datetime.now(UTC).replace(microsecond=0)
+    assert await log.change(Change(ids[seq], room_id, seq, version, at, "owner", content), Event("e", {}))
+
+
+@pytest.fixture
+def persist_changes(db, outbox, keys):
+    """persist_changes(room_id, message_ids) does what a worker does with their pending changes."""
+
+    def run(message_ids) -> None:
+        raw = outbox.take_raw([change_field(m) for m in message_ids])
+        apply_changes(db, [Change.from_record(orjson.loads(body)) for body in raw.values()])
+        outbox.changes_done(raw)
+
+    return run
+
+
+async def test_changed_messages_come_from_the_log_and_postgres_by_version_as_they_are_now(
+    timeline, log, message, group, persist, persist_changes, redis_client, keys
+):
+    room_id, (owner,) = group()
+    await timeline.last_seq(room_id)
+    await send(log, message, room_id, owner, 6)
+    ids = {m.seq: m.id for m in await timeline.read(room_id, 1, 6)}
+    await make_change(log, room_id, ids, 2, 100, "two, edited")
+    await make_change(log, room_id, ids, 4, 101, None)
+    await make_change(log, room_id, ids, 5, 102, "five, edited")
+    assert await redis_client.smembers(keys.pending_changes(room_id)) == {ids[s].encode() for s in (2, 4, 5)}
+    # Persisted: messages 1-6 and the changes of 2 and 4; 5's change still waits in the log.
+    persist(room_id, range(1, 7))
+    persist_changes([ids[2], ids[4]])
+    assert await redis_client.smembers(keys.pending_changes(room_id)) == {ids[5].encode()}
+    await make_change(log, room_id, ids, 2, 103, "two, again")  # a newer edit over a persisted one
+
+    page = await timeline.changed(room_id, 0, None, 50)
+    assert [(m.seq, m.content, m.version) for m in page.messages] == [
+        (4, "", 101),
+        (5, "five, edited", 102),
+        (2, "two, again", 103),
+    ]
+    assert page.messages[0].deleted_at is not None and page.through is None
+    assert [m.seq for m in (await timeline.changed(room_id, 101, None, 50)).messages] == [5, 2]
+    assert [m.seq for m in (await timeline.changed(room_id, 0, 4, 50)).messages] == [4, 2]  # seq <= 4 only
+    assert (await timeline.changed(room_id, 103, None, 50)).messages == []
+
+
+async def test_a_change_persisted_between_the_two_reads_is_not_missed(
+    timeline, store, log, message, group, persist, persist_changes
+):
+    room_id, (owner,) = group()
+    await timeline.last_seq(room_id)
+    await send(log, message, room_id, owner, 3)
+    ids = {m.seq: m.id for m in await timeline.read(room_id, 1, 3)}
+    persist(room_id, [1, 2, 3])
+    await make_change(log, room_id, ids, 3, 200, "three, edited")
+    # The log is read first (it holds the change), then a worker persists and forgets it before
+    # Postgres is read: the change is in the result either way.
+    store.after_changed = lambda: persist_changes([ids[3]])
+    page = await timeline.changed(room_id, 0, None, 50)
+    assert [(m.seq, m.content) for m in page.messages] == [(3, "three, edited")]
+    assert store.after_changed is None, "the hook did not run"
+
+
+async def test_changes_are_paged_without_skipping_any(timeline, log, message, group, persist, persist_changes):
+    room_id, (owner,) = group()
+    await timeline.last_seq(room_id)
+    await send(log, message, room_id, owner, 7)
+    ids = {m.seq: m.id for m in await timeline.read(room_id, 1, 7)}
+    persist(room_id, range(1, 8))
+    for seq in range(1, 8):
+        await make_change(log, room_id, ids, seq, 300 + seq, f"v{seq}")
+    persist_changes([ids[s] for s in range(1, 8)])
+    # Newer pending edits of two persisted ones: their version is now above others still unread.
+    await make_change(log, room_id, ids, 1, 400, "one, later")
+    await make_change(log, room_id, ids, 2, 401, "two, later")
+    seen, cursor, pages = [], 0, 0
+    while True:
+        page = await timeline.changed(room_id, cursor, None, 2)
+        pages += 1
+        assert len(page.messages) <= 2 and pages < 10
+        seen += [(m.seq, m.version) for m in page.messages]
+        if page.through is None:
+            break
+        assert page.through >= cursor
+        cursor = page.through
+    # Every message once, at its newest version, in version order.
+    assert seen == [(s, 300 + s) for s in range(3, 8)] + [(1, 400), (2, 401)]

@@ -168,6 +168,23 @@ class NotificationNewSchema(NotificationSchema):
     unread_count = fields.Integer(required=True, metadata={"description": "My unread messages in the room."})
 
 
+SERVER_SHUTDOWN = "server:shutdown"
+
+
+class ShutdownSchema(Schema):
+    reason = fields.String(
+        required=True, validate=validate.OneOf(["shutdown"]), metadata={"description": "Why: the node is stopping."}
+    )
+    reconnect_in_ms = fields.Integer(
+        required=True,
+        validate=validate.Range(min=0),
+        metadata={
+            "description": "Wait about this long before reconnecting (a random spread, up to RECONNECT_SPREAD_MS, so "
+            "the clients of a stopping node do not all arrive elsewhere at once)."
+        },
+    )
+
+
 class ErrorEventSchema(ErrorSchema):
     event = fields.String(
         allow_none=True, required=True, metadata={"description": "The client event that failed (null: a bad packet)."}
@@ -184,7 +201,9 @@ CLIENT_EVENTS: dict[str, ClientEvent] = {
         schemas.JoinSchema,
         CatchUpSchema,
         "Follow a room's live messages. With `since_seq`, the acknowledgement holds the messages after it "
-        "(each message then arrives exactly once: in the acknowledgement or live, never both).",
+        "(each message then arrives exactly once: in the acknowledgement or live, never both). With "
+        "`changes_since` (the `changes_cursor` of the last join), it also holds in `changed` the messages up to "
+        "`since_seq` edited or deleted since.",
         ROOM_ERRORS,
     ),
     "room:leave": ClientEvent(schemas.LeaveSchema, LeftSchema, "Stop following a room's live messages."),
@@ -317,6 +336,13 @@ SERVER_EVENTS: dict[str, ServerEvent] = {
         RoomRemovedSchema, "I left or was removed from a room; my connections stop following it."
     ),
     events.ROOM_MEMBERS_CHANGED: ServerEvent(MembersChangedSchema, "Members joined or left a room I follow."),
+    SERVER_SHUTDOWN: ServerEvent(
+        ShutdownSchema,
+        "This node is stopping (a deploy, a scale-down): it closes the connection right after. Reconnect, after "
+        "`reconnect_in_ms`, through the load balancer to another node, and catch up with `sync` (or `room:join` "
+        "with `since_seq`). The node closes the transport, not the Socket.IO session, so a socket.io client "
+        "reconnects by itself; acknowledged messages are safe (they are in Redis before the acknowledgement).",
+    ),
     "error": ServerEvent(
         ErrorEventSchema, "A client event without an acknowledgement callback failed, or a packet was malformed."
     ),

@@ -28,6 +28,8 @@ import socketio
 from engineio import packet as eio_packet
 from socketio import packet as sio_packet
 
+from app.gateways.socketio.stats import GatewayStats
+
 log = logging.getLogger(__name__)
 NAMESPACE = "/"
 
@@ -43,10 +45,11 @@ class LocalDelivery(Protocol):
 class DirectDelivery:
     """LocalDelivery on python-socketio's rooms (one room per topic), sending each frame itself."""
 
-    def __init__(self, sio: socketio.AsyncServer, max_pending_frames: int) -> None:
+    def __init__(self, sio: socketio.AsyncServer, max_pending_frames: int, stats: GatewayStats | None = None) -> None:
         self._sio = sio
         self._max_pending = max_pending_frames
         self._closing: set[str] = set()
+        self._stats = stats
 
     async def follow(self, sid: str, topic: str) -> None:
         await self._sio.enter_room(sid, topic)
@@ -62,6 +65,7 @@ class DirectDelivery:
         frame = eio_packet.Packet(eio_packet.MESSAGE, data=event)
         sockets = self._sio.eio.sockets
         skipped = set(skip)
+        sent = 0
         for sid, eio_sid in list(followers.items()):
             if sid in skipped:
                 continue
@@ -72,11 +76,16 @@ class DirectDelivery:
                 self._drop_slow(eio_sid, socket)
                 continue
             socket.queue.put_nowait(frame)
+            sent += 1
+        if self._stats is not None:
+            self._stats.sent_event(name, sent)
 
     def _drop_slow(self, eio_sid: str, socket) -> None:
         if eio_sid in self._closing:
             return
         self._closing.add(eio_sid)
+        if self._stats is not None:
+            self._stats.slow_consumers_cut += 1
         log.warning("disconnecting a connection more than %d frames behind", self._max_pending)
         # What it has not read is dropped: after reconnecting it catches up by seq.
         while True:

@@ -16,6 +16,7 @@ import socketio
 from socketio import packet
 
 from app.chat.errors import Code
+from app.gateways.socketio.stats import GatewayStats
 
 ACK_WANTED: ContextVar[bool] = ContextVar("ack_wanted", default=False)
 
@@ -35,6 +36,13 @@ class OrjsonJSON:
 
 class ChatSocketServer(socketio.AsyncServer):
     """python-socketio's server with the adaptations listed above."""
+
+    stats: GatewayStats | None = None  # set by the gateway: every emit (each to one connection) is counted
+
+    async def emit(self, event, *args, **kwargs):
+        if self.stats is not None:
+            self.stats.sent_event(event)
+        return await super().emit(event, *args, **kwargs)
 
     async def _handle_event(self, eio_sid, namespace, id, data):
         # An event is `[name, ...args]` with a string name; python-socketio indexes it unchecked.
@@ -59,4 +67,6 @@ class ChatSocketServer(socketio.AsyncServer):
             await super()._handle_eio_message(eio_sid, data)
         except ValueError:
             error = {"code": Code.INVALID_PAYLOAD.value, "message": "malformed Socket.IO packet", "event": None}
+            if self.stats is not None:
+                self.stats.sent_event("error")
             await self._send_packet(eio_sid, self.packet_class(packet.EVENT, namespace="/", data=["error", error]))

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from marshmallow import EXCLUDE, Schema, fields, validate
 
-from app.schemas.fields import Identifier, Sequence
+from app.schemas.fields import Identifier, Sequence, Version
 
 MAX_SYNC_ROOMS = 500
 
@@ -24,6 +24,14 @@ class JoinSchema(_Event):
         load_default=None,
         metadata={
             "description": "The last seq this client saw in the room; the acknowledgement holds what came after."
+        },
+    )
+    changes_since = Version(
+        allow_none=True,
+        load_default=None,
+        metadata={
+            "description": "The `changes_cursor` of this client's last catch-up of the room: the acknowledgement "
+            "then also holds the messages up to `since_seq` edited or deleted since."
         },
     )
 
@@ -81,6 +89,14 @@ class FavoriteToggleSchema(_Event):
 class SyncRoomSchema(_Event):
     room_id = Identifier(required=True)
     since_seq = Sequence(allow_none=True, load_default=None)
+    changes_since = Version(
+        allow_none=True,
+        load_default=None,
+        metadata={
+            "description": "The `changes_cursor` of this client's last catch-up of the room: the acknowledgement "
+            "then also holds the messages up to `since_seq` edited or deleted since."
+        },
+    )
 
 
 class SyncSchema(_Event):

@@ -10,7 +10,9 @@ messages get seqs in the order it sent them.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import random
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -27,10 +29,12 @@ from app.chat.errors import ChatError, Code
 from app.chat.model import Device, User, format_time
 from app.chat.service import Chat
 from app.gateways.socketio import rich
-from app.gateways.socketio.contract import CLIENT_EVENTS
+from app.gateways.socketio.contract import CLIENT_EVENTS, SERVER_EVENTS, SERVER_SHUTDOWN
 from app.gateways.socketio.delivery import DirectDelivery, Fences
 from app.gateways.socketio.engine import ACK_WANTED, ChatSocketServer, OrjsonJSON
 from app.gateways.socketio.manager import IndexedManager
+from app.gateways.socketio.stats import OTHER, GatewayStats
+from app.ops.context import CONNECTION_ID
 from app.schemas.fields import load
 
 log = logging.getLogger(__name__)
@@ -82,6 +86,7 @@ class Connection:
 
 
 Handler = Callable[[Connection, dict], Awaitable[dict]]
+DRAIN_WRITE_GRACE = 0.05  # seconds a stopping node lets its writers send the last frames before closing
 
 
 class SocketGateway:
@@ -103,7 +108,10 @@ class SocketGateway:
             logger=False,
             engineio_logger=False,
         )
-        self._delivery = DirectDelivery(self.sio, options.max_pending_frames)
+        self.stats = GatewayStats(CLIENT_EVENTS, SERVER_EVENTS)  # read by app.ops.metrics
+        self.sio.stats = self.stats
+        self._draining = False  # set by drain(): new connections are refused
+        self._delivery = DirectDelivery(self.sio, options.max_pending_frames, self.stats)
         self._fences = Fences()
         # Per-connection state lives here, keyed by sid, rather than in the Socket.IO
         # session: it is read on every event and delivery, and needs no copying.
@@ -149,6 +157,23 @@ class SocketGateway:
     # -- connections ---------------------------------------------------------------------------
 
     async def _connect(self, sid: str, environ: dict, auth: object) -> None:
+        """Accept or refuse a connection; what is logged meanwhile carries its sid (app.ops.context)."""
+        context = CONNECTION_ID.set(sid)
+        try:
+            if self._draining:
+                error = ChatError(Code.UNAVAILABLE, "this node is shutting down; connect to another one")
+                raise socketio.exceptions.ConnectionRefusedError(error.message, _error(error))
+            await self._accept(sid, environ, auth)
+            self.stats.connections_accepted += 1
+            if (connection := self._connections.get(sid)) is not None:
+                log.debug("connected as user %s", connection.user.id)
+        except socketio.exceptions.ConnectionRefusedError:
+            self.stats.connections_refused += 1
+            raise
+        finally:
+            CONNECTION_ID.reset(context)
+
+    async def _accept(self, sid: str, environ: dict, auth: object) -> None:
         try:
             user = await self._authenticate(environ, auth)
             device = _device(environ, auth)
@@ -247,7 +272,12 @@ class SocketGateway:
     async def _disconnect(self, sid: str, reason: object = None) -> None:
         connection = self._connections.get(sid)
         if connection is not None:
-            await self._forget(connection, subscribed=True, online=True)
+            context = CONNECTION_ID.set(sid)
+            try:
+                log.debug("disconnected (%s)", reason)
+                await self._forget(connection, subscribed=True, online=True)
+            finally:
+                CONNECTION_ID.reset(context)
 
     async def _forget(self, connection: Connection, subscribed: bool, online: bool) -> None:
         self._connections.pop(connection.sid, None)
@@ -271,7 +301,12 @@ class SocketGateway:
     # -- client events -------------------------------------------------------------------------
 
     def _dispatcher(self, name: str, schema: Schema, handler: Handler, optional_payload: bool):
+        received, latency = self.stats.received, self.stats.ack_latency[name]
+
         async def dispatch(sid: str, *args):
+            started = time.perf_counter()
+            received[name] += 1
+            context = CONNECTION_ID.set(sid)
             raw = args[0] if len(args) == 1 else (list(args) or None)
             if raw is None and optional_payload:
                 raw = {}
@@ -288,11 +323,15 @@ class SocketGateway:
             except Exception:
                 log.exception("handling %s failed", name)
                 return await self._refuse(sid, name, ChatError(Code.INTERNAL_ERROR, "internal error"), raw)
+            finally:
+                CONNECTION_ID.reset(context)
+                latency.observe(time.perf_counter() - started)
 
         return dispatch
 
     async def _unknown(self, name: str, sid: str, *args):
         raw = args[0] if len(args) == 1 else None
+        self.stats.received[OTHER] += 1
         connection = self._connections.get(sid)
         if connection is not None and not connection.bucket.take():  # unknown events count too
             return await self._refuse(
@@ -301,6 +340,7 @@ class SocketGateway:
         return await self._refuse(sid, name, ChatError(Code.UNKNOWN_EVENT, f"unknown event {name!r}"), raw)
 
     async def _refuse(self, sid: str, name: str, exc: ChatError, raw: object) -> dict | None:
+        self.stats.refused(exc.code.value)
         error = _error(exc)
         client_ref = raw.get("client_ref") if isinstance(raw, dict) else None
         client_ref = client_ref if isinstance(client_ref, str) else None
@@ -326,7 +366,9 @@ class SocketGateway:
                 connection.rooms.add(room_id)
                 await self._subscriptions.subscribe(topic)
                 await self._delivery.follow(connection.sid, topic)
-            caught_up = await self._chat.messages.catch_up(connection.user, room_id, data["since_seq"])
+            caught_up = await self._chat.messages.catch_up(
+                connection.user, room_id, data["since_seq"], data["changes_since"]
+            )
         except BaseException:
             if newly:
                 await self._unfollow_room(connection, room_id)
@@ -435,6 +477,45 @@ class SocketGateway:
         for sid in list(self._by_user.get(user_id, ())):
             await self.sio.emit("error", {**_error(error), "event": None}, to=sid)
             await self.sio.disconnect(sid)
+
+    @property
+    def draining(self) -> bool:
+        return self._draining
+
+    async def drain(self, reconnect_spread_ms: int, close_within: float) -> int:
+        """Stop: refuse new connections, tell each connection here to reconnect elsewhere
+        (`server:shutdown`, with a random `reconnect_in_ms` up to `reconnect_spread_ms`), then close it
+        at the Engine.IO level, as a lost transport, so standard clients reconnect by themselves. Each
+        close runs the disconnect handler (presence, typing). Returns how many connections were told."""
+        self._draining = True
+        sids = list(self._connections)
+        for sid in sids:
+            notice = {"reason": "shutdown", "reconnect_in_ms": random.randint(0, reconnect_spread_ms)}
+            await self.sio.emit(SERVER_SHUTDOWN, notice, to=sid)
+        closing = []
+        for sid in sids:
+            eio_sid = self.sio.manager.eio_sid_from_sid(sid, "/")
+            if eio_sid is not None:
+                closing.append(asyncio.create_task(self._close_transport(eio_sid), name="drain-close"))
+        if closing:
+            _done, late = await asyncio.wait(closing, timeout=close_within)
+            for task in late:
+                task.cancel()
+            if late:
+                log.warning("%d connections did not close within %.1fs", len(late), close_within)
+        return len(sids)
+
+    async def _close_transport(self, eio_sid: str) -> None:
+        """Close one connection as its node stops: Engine.IO's close (the disconnect handler runs, the CLOSE
+        packet follows what was queued), then the TCP connection itself. A stopping aiohttp server reads
+        nothing more, so it would never see the client's WebSocket close frame and the close handshake
+        would wait out its timeout."""
+        request = self.sio.environ.get(eio_sid, {}).get("aiohttp.request")
+        transport = request.transport if request is not None else None
+        await self.sio.eio.disconnect(eio_sid)
+        await asyncio.sleep(DRAIN_WRITE_GRACE)  # the writer hands the last frames to the transport
+        if transport is not None:
+            transport.close()  # sends what is buffered, then FIN
 
     def _following(self, user_topic: str, room_id: str) -> list[str]:
         """The connections here of the topic's user that follow the room."""

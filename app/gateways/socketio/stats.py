@@ -1,0 +1,50 @@
+"""What the gateway counts, as plain integers: read by the metrics exporter at scrape time.
+
+Counting must cost next to nothing on the hot path: an integer added to a dict entry per event or
+frame, no lock (the gateway runs on one event loop thread), no task. Labels are bounded: events are
+counted under their documented names (the contract's tables), anything else under `other`.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left
+from collections.abc import Iterable
+
+OTHER = "other"
+# Upper bounds (seconds) of the acknowledgement-latency buckets; a last bucket takes the rest.
+ACK_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+
+
+class Histogram:
+    """Counts per bucket (not cumulative) and the sum of what was observed."""
+
+    __slots__ = ("counts", "total")
+
+    def __init__(self) -> None:
+        self.counts = [0] * (len(ACK_BUCKETS) + 1)
+        self.total = 0.0
+
+    def observe(self, seconds: float) -> None:
+        self.counts[bisect_left(ACK_BUCKETS, seconds)] += 1
+        self.total += seconds
+
+
+class GatewayStats:
+    def __init__(self, client_events: Iterable[str], server_events: Iterable[str]) -> None:
+        client_events = list(client_events)
+        self.received: dict[str, int] = dict.fromkeys([*client_events, OTHER], 0)
+        self.sent: dict[str, int] = dict.fromkeys([*server_events, OTHER], 0)
+        self.ack_latency: dict[str, Histogram] = {name: Histogram() for name in client_events}
+        self.refusals: dict[str, int] = {}  # error code -> events answered with it (codes are a closed enum)
+        self.connections_accepted = 0
+        self.connections_refused = 0
+        self.slow_consumers_cut = 0
+
+    def sent_event(self, name: str, frames: int = 1) -> None:
+        if name in self.sent:
+            self.sent[name] += frames
+        else:
+            self.sent[OTHER] += frames
+
+    def refused(self, code: str) -> None:
+        self.refusals[code] = self.refusals.get(code, 0) + 1

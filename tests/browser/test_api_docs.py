@@ -1,0 +1,132 @@
+"""The API document pages in a real browser: Swagger UI renders every operation offline, under the page's CSP.
+
+Headless Chromium from the system's packages (CHROMIUM_PATH, default /usr/bin/chromium), driven by
+Playwright from PyPI; no browser is ever downloaded. Fails with how to install them when either is missing
+(the package conftest's `chromium_path`). Every request the
+page makes to another origin is refused and reported; so is every console error and CSP violation.
+Screenshots go to test-artifacts/.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from playwright import async_api
+
+from app.rest.docs_pages import DOCS_PATH, EVENTS_PATH
+from app.rest.system import DOCUMENTS
+
+ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = ROOT / "test-artifacts"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+TIMEOUT_MS = 15_000
+
+# Collects CSP violations in the page (an init script runs outside the page's CSP).
+WATCH_CSP = """
+window.__cspViolations = [];
+document.addEventListener("securitypolicyviolation", (e) => {
+  window.__cspViolations.push(e.violatedDirective + " " + e.blockedURI);
+});
+"""
+
+
+@dataclass
+class Watched:
+    """A page and what it did wrong: console errors, uncaught errors, requests to another origin."""
+
+    page: object
+    origin: str
+    errors: list[str] = field(default_factory=list)
+    foreign: list[str] = field(default_factory=list)
+
+    async def csp_violations(self) -> list[str]:
+        return await self.page.evaluate("window.__cspViolations")
+
+
+@pytest.fixture
+async def docs_browser(chromium_path: str) -> AsyncIterator[object]:
+    async with async_api.async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS, headless=True)
+        try:
+            yield browser
+        finally:
+            await browser.close()
+
+
+@pytest.fixture
+async def watched_page(docs_browser, server) -> AsyncIterator[Watched]:
+    origin = str(server.make_url("/")).rstrip("/")
+    context = await docs_browser.new_context(viewport={"width": 1280, "height": 900}, service_workers="block")
+    context.set_default_timeout(TIMEOUT_MS)
+    page = await context.new_page()
+    watched = Watched(page, origin)
+    await page.add_init_script(WATCH_CSP)
+    page.on("console", lambda message: watched.errors.append(message.text) if message.type == "error" else None)
+    page.on("pageerror", lambda error: watched.errors.append(f"uncaught: {error}"))
+
+    async def only_this_origin(route) -> None:
+        url = route.request.url
+        if url == origin or url.startswith(origin + "/"):
+            await route.continue_()
+        else:
+            watched.foreign.append(url)
+            await route.abort()
+
+    await page.route("**/*", only_this_origin)
+    try:
+        yield watched
+    finally:
+        await context.close()
+
+
+async def test_swagger_ui_renders_every_operation_offline_under_the_csp(watched_page, server):
+    page = watched_page.page
+    response = await page.goto(watched_page.origin + DOCS_PATH, wait_until="networkidle")
+    assert response.status == 200
+    assert "script-src 'self'" in response.headers["content-security-policy"]
+
+    document = server.app[DOCUMENTS]["openapi"]
+    operations = [(m, p) for p, item in document["paths"].items() for m in item if m != "parameters"]
+    rooms = page.locator(".opblock.opblock-get", has=page.locator('[data-path="/api/rooms"]'))
+    await async_api.expect(rooms).to_be_visible()
+    await async_api.expect(page.locator(".opblock")).to_have_count(len(operations))
+    await async_api.expect(page.locator(".info .title")).to_contain_text(document["info"]["title"])
+
+    # Try it out on /health: the request goes to this origin (connect-src 'self') and its answer is shown.
+    health = page.locator(".opblock.opblock-get", has=page.locator('[data-path="/health"]'))
+    await health.locator(".opblock-summary-control").click()
+    await health.locator("button.try-out__btn").click()
+    await health.locator("button.execute").click()
+    status = health.locator(".live-responses-table tbody .response-col_status")
+    await async_api.expect(status).to_contain_text("200")
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    await page.screenshot(path=str(ARTIFACTS / "api-docs.png"), full_page=True)
+    assert watched_page.errors == []
+    assert await watched_page.csp_violations() == []
+    assert watched_page.foreign == []
+
+
+async def test_the_events_page_shows_every_event_with_no_script(watched_page, server):
+    page = watched_page.page
+    response = await page.goto(watched_page.origin + EVENTS_PATH, wait_until="networkidle")
+    assert response.status == 200
+    operations = server.app[DOCUMENTS]["asyncapi"]["operations"]
+    await async_api.expect(page.locator("table tbody tr")).to_have_count(len(operations))
+    await async_api.expect(page.locator("section.event", has_text="message:send").first).to_be_visible()
+    ARTIFACTS.mkdir(exist_ok=True)
+    await page.screenshot(path=str(ARTIFACTS / "api-events.png"))
+    assert watched_page.errors == []
+    assert await watched_page.csp_violations() == []
+    assert watched_page.foreign == []
