@@ -148,16 +148,19 @@ def _presence_section() -> list[str]:
 
 
 def main() -> None:
+    # The persistence runs go last: the millions of notification rows they write keep Postgres busy
+    # (checkpoints, autovacuum) for a while after, which would slow whatever ran next.
+    path, presence_lines, persisted = _path_section(), _presence_section(), _persist_section()
     measured = [
         BEGIN,
         f"Measured on {today()} with `python -m bench.report`, on: {machine()}. Web node, worker, Postgres, "
         "Redis and the load clients share these cores.",
         "",
-        *_persist_section(),
+        *persisted,
         "",
-        *_path_section(),
+        *path,
         "",
-        *_presence_section(),
+        *presence_lines,
         END,
     ]
     text = DOC.read_text() if DOC.exists() else f"# Benchmarks\n\n{BEGIN}\n{END}\n"

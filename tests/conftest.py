@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 import sys
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import psycopg2
 import pytest
 import redis
 import socketio
@@ -48,6 +49,21 @@ def make_settings(services: TestServices) -> Callable[..., config.Settings]:
         return config.load(services.env(**overrides), require=("server", "auth", "database", "redis", "limits"))
 
     return build
+
+
+@pytest.fixture(scope="session")
+def pg(services: TestServices) -> Iterator[Callable[..., list[tuple]]]:
+    """pg(sql, params) -> rows, on an autocommit connection of its own (never the models' one)."""
+    conn = psycopg2.connect(services.database_url, application_name="chat-tests-sql")
+    conn.autocommit = True
+
+    def query(sql: str, params: tuple = ()) -> list[tuple]:
+        with conn.cursor() as cursor:
+            cursor.execute(sql, params)
+            return cursor.fetchall() if cursor.description else []
+
+    yield query
+    conn.close()
 
 
 @pytest.fixture(scope="session")

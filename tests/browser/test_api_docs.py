@@ -11,25 +11,14 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import pytest
 from playwright import async_api
 
 from app.rest.docs_pages import DOCS_PATH, EVENTS_PATH
 from app.rest.system import DOCUMENTS
+from tests.browser.conftest import ARTIFACTS, LAUNCH_ARGS
 
-ROOT = Path(__file__).resolve().parents[2]
-ARTIFACTS = ROOT / "test-artifacts"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 TIMEOUT_MS = 15_000
 
 # Collects CSP violations in the page (an init script runs outside the page's CSP).
@@ -57,7 +46,7 @@ class Watched:
 @pytest.fixture
 async def docs_browser(chromium_path: str) -> AsyncIterator[object]:
     async with async_api.async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS, headless=True)
+        browser = await playwright.chromium.launch(executable_path=chromium_path, args=LAUNCH_ARGS, headless=True)
         try:
             yield browser
         finally:

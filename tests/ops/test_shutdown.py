@@ -18,7 +18,7 @@ import os
 import signal
 import socket
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import aiohttp
 import psycopg2
@@ -48,20 +48,6 @@ def env(services, prefix) -> Callable[..., dict[str, str]]:
         return built
 
     return build
-
-
-@pytest.fixture
-def pg(services) -> Iterator[Callable[..., list[tuple]]]:
-    conn = psycopg2.connect(services.database_url, application_name="chat-ops-tests")
-    conn.autocommit = True
-
-    def query(sql: str, params: tuple = ()) -> list[tuple]:
-        with conn.cursor() as cursor:
-            cursor.execute(sql, params)
-            return cursor.fetchall() if cursor.description else []
-
-    yield query
-    conn.close()
 
 
 @pytest.fixture

@@ -27,7 +27,6 @@ from pathlib import Path
 
 import aiohttp
 import psutil
-import psycopg2
 import pytest
 import redis
 from rq import Queue, Worker
@@ -160,21 +159,6 @@ def sys_redis(services: TestServices) -> Iterator[redis.Redis]:
     connection = redis.Redis.from_url(services.redis_url)
     yield connection
     connection.close()
-
-
-@pytest.fixture(scope="package")
-def pg(services: TestServices) -> Iterator[Callable[..., list[tuple]]]:
-    """pg(sql, params) -> rows, on an autocommit connection of its own (never the models' one)."""
-    conn = psycopg2.connect(services.database_url, application_name="chat-system-tests")
-    conn.autocommit = True
-
-    def query(sql: str, params: tuple = ()) -> list[tuple]:
-        with conn.cursor() as cursor:
-            cursor.execute(sql, params)
-            return cursor.fetchall() if cursor.description else []
-
-    yield query
-    conn.close()
 
 
 def wait_healthy(proc: Proc, timeout: float = START_TIMEOUT) -> None:

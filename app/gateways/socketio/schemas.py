@@ -17,6 +17,17 @@ class _Event(Schema):
         unknown = EXCLUDE
 
 
+def changes_since() -> Version:
+    return Version(
+        allow_none=True,
+        load_default=None,
+        metadata={
+            "description": "The `changes_cursor` of this client's last catch-up of the room: the acknowledgement "
+            "then also holds the messages up to `since_seq` edited or deleted since."
+        },
+    )
+
+
 class JoinSchema(_Event):
     room_id = Identifier(required=True)
     since_seq = Sequence(
@@ -26,14 +37,7 @@ class JoinSchema(_Event):
             "description": "The last seq this client saw in the room; the acknowledgement holds what came after."
         },
     )
-    changes_since = Version(
-        allow_none=True,
-        load_default=None,
-        metadata={
-            "description": "The `changes_cursor` of this client's last catch-up of the room: the acknowledgement "
-            "then also holds the messages up to `since_seq` edited or deleted since."
-        },
-    )
+    changes_since = changes_since()
 
 
 class LeaveSchema(_Event):
@@ -89,14 +93,7 @@ class FavoriteToggleSchema(_Event):
 class SyncRoomSchema(_Event):
     room_id = Identifier(required=True)
     since_seq = Sequence(allow_none=True, load_default=None)
-    changes_since = Version(
-        allow_none=True,
-        load_default=None,
-        metadata={
-            "description": "The `changes_cursor` of this client's last catch-up of the room: the acknowledgement "
-            "then also holds the messages up to `since_seq` edited or deleted since."
-        },
-    )
+    changes_since = changes_since()
 
 
 class SyncSchema(_Event):
