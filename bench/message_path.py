@@ -19,6 +19,7 @@ import argparse
 import asyncio
 import multiprocessing
 import time
+from collections import Counter
 
 import aiohttp
 import psycopg2
@@ -35,6 +36,7 @@ async def _clients(url: str, tokens: list[str], room_ids: list[str], seconds: fl
     latencies: list[float] = []
     acked = [0]
     failed = [0]
+    codes: Counter[str] = Counter()  # why sends were refused
     # No connection limit: aiohttp's default of 100 per session would hold the 101st WebSocket back.
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
         clients = [LeanClient(session, url) for _ in tokens]
@@ -63,6 +65,7 @@ async def _clients(url: str, tokens: list[str], room_ids: list[str], seconds: fl
                     acked[0] += 1
                 else:
                     failed[0] += 1
+                    codes[(ack.get("error") or {}).get("code", "?")] += 1
 
         await asyncio.gather(*(send_loop(c, r, i) for i, (c, r) in enumerate(zip(clients, room_ids, strict=True))))
         # Deliveries lag behind acknowledgements under load: wait until they stop arriving.
@@ -80,6 +83,7 @@ async def _clients(url: str, tokens: list[str], room_ids: list[str], seconds: fl
         "start": start,
         "acked": acked[0],
         "failed": failed[0],
+        "codes": dict(codes),
         "delivered": delivered,
         "last_delivery": last_delivery,
         "latencies": latencies,
@@ -169,6 +173,7 @@ def run(clients: int, room_size: int, seconds: float, client_procs: int) -> dict
             "client_procs": client_procs,
             "acked": acked,
             "failed": sum(p["failed"] for p in parts),
+            "codes": dict(sum((Counter(p["codes"]) for p in parts), Counter())),
             "ack_rate": acked / seconds,
             "p50_ms": percentile(latencies, 50) * 1000,
             "p99_ms": percentile(latencies, 99) * 1000,
@@ -184,10 +189,16 @@ def run(clients: int, room_size: int, seconds: float, client_procs: int) -> dict
         stage.close()
 
 
+def refusals(r: dict) -> str:
+    """How many sends were refused, and why: `3 (unavailable: 3)`."""
+    why = ", ".join(f"{code}: {n:,}" for code, n in sorted(r["codes"].items()))
+    return f"{r['failed']:,}" + (f" ({why})" if why else "")
+
+
 def describe(r: dict) -> str:
     return (
         f"{r['clients']} clients in rooms of {r['room_size']}, {r['seconds']:.0f} s: "
-        f"{r['ack_rate']:,.0f} acknowledged sends/s ({r['failed']:,} refused), "
+        f"{r['ack_rate']:,.0f} acknowledged sends/s ({refusals(r)} refused), "
         f"ack latency p50 {r['p50_ms']:.1f} ms p99 {r['p99_ms']:.1f} ms, "
         f"{r['delivery_rate']:,.0f} deliveries/s ({r['delivered']:,} of {r['expected_deliveries']:,} expected, "
         f"the last {r['delivery_seconds']:.1f} s after the start); "

@@ -78,7 +78,7 @@ def _path_section() -> list[str]:
         )
         exact = "yes" if r["stored"] == r["acked"] == r["distinct"] else f"NO ({r['stored']} of {r['acked']})"
         lines.append(
-            f"| {command} | {r['clients']} | {r['room_size']} | {r['ack_rate']:,.0f} | {r['failed']:,} "
+            f"| {command} | {r['clients']} | {r['room_size']} | {r['ack_rate']:,.0f} | {message_path.refusals(r)} "
             f"| {r['p50_ms']:.1f} | {r['p99_ms']:.1f} | {r['delivery_rate']:,.0f} "
             f"| {r['delivery_seconds'] - r['seconds']:.1f} | {r['drained_after']:.1f} | {exact} |"
         )

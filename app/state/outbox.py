@@ -13,8 +13,10 @@ from collections.abc import Sequence
 import orjson
 import redis
 
+from app.chat.events import MESSAGE_NEW, room_topic
 from app.chat.model import parse_time
-from app.state.keys import Keys
+from app.state.bus import envelope_head
+from app.state.keys import Keys, outbox_field
 
 MAX_REDRIVE_DELAY_MS = 3600 * 1000
 
@@ -32,11 +34,71 @@ return 1
 """
 
 
+# KEYS: 1 the room's seq counter, 2 outbox, 3 outbox-since, 4 outbox ids, 5 the sender's idempotency key.
+# ARGV: 1 the message's field, 2 its id, 3 the room's highest seq in Postgres, 4 room id, 5 its body up to
+#       its seq (ends with `"seq":`), 6 when the redrive is due (ms), 7 channel, 8 event envelope up to the
+#       message, 9 receipt up to its seq, 10 "1" when there is a client_ref.
+# Returns the new seq, or -1 when the message is no longer at that field (moved by an earlier try, or gone).
+_RESEQUENCE = """
+if redis.call('HGET', KEYS[4], ARGV[2]) ~= ARGV[1] or redis.call('HEXISTS', KEYS[2], ARGV[1]) == 0 then
+  return -1
+end
+local seq = tonumber(redis.call('GET', KEYS[1]) or '0')
+if seq < tonumber(ARGV[3]) then seq = tonumber(ARGV[3]) end
+seq = seq + 1
+redis.call('SET', KEYS[1], seq)
+local field = ARGV[4] .. ':' .. seq
+local body = ARGV[5] .. seq .. '}'
+redis.call('HDEL', KEYS[2], ARGV[1])
+redis.call('ZREM', KEYS[3], ARGV[1])
+redis.call('HSET', KEYS[2], field, body)
+redis.call('HSET', KEYS[4], ARGV[2], field)
+redis.call('ZADD', KEYS[3], ARGV[6], field)
+if ARGV[10] == '1' then redis.call('SET', KEYS[5], ARGV[9] .. seq, 'XX', 'KEEPTTL') end
+redis.call('PUBLISH', ARGV[7], ARGV[8] .. body .. '}')
+return seq
+"""
+
+
 class Outbox:
     def __init__(self, connection: redis.Redis, keys: Keys) -> None:
         self._redis = connection
         self._keys = keys
         self._forget_if_same = connection.register_script(_FORGET_IF_SAME)
+        self._resequence = connection.register_script(_RESEQUENCE)
+
+    def resequence(self, record: dict, persisted_max: int, due_ms: int) -> dict | None:
+        """Give a waiting message whose seq another message already holds in Postgres the room's next free
+        seq (above `persisted_max`), atomically: move it in the outbox, raise the room's counter past
+        Postgres, fix the sender's receipt, and publish it again as `message:new` at its new seq. That
+        happens only after Redis lost writes (a machine crash under `appendfsync everysec`, a failover):
+        its counter stepped back and handed out seqs that were already taken. Returns the moved record, or
+        None when it was moved already (by an earlier try of the same job) or is gone."""
+        room_id, message_id = str(record["room_id"]), str(record["id"])
+        head = {key: value for key, value in record.items() if key != "seq"}
+        ref = record.get("client_ref")
+        seq = self._resequence(
+            keys=[
+                self._keys.seq(room_id),
+                self._keys.outbox,
+                self._keys.outbox_since,
+                self._keys.outbox_ids,
+                self._keys.idempotency(record["sender_id"], ref) if ref else self._keys.idempotency("", "-"),
+            ],
+            args=[
+                outbox_field(room_id, record["seq"]),
+                message_id,
+                persisted_max,
+                room_id,
+                orjson.dumps(head)[:-1] + b',"seq":',
+                due_ms,
+                self._keys.channel(room_topic(room_id)),
+                envelope_head(MESSAGE_NEW),
+                f"{room_id}|{message_id}|{record['created_at']}|",
+                "1" if ref else "0",
+            ],
+        )
+        return None if seq == -1 else {**record, "seq": int(seq)}
 
     def take_raw(self, fields: Sequence[str]) -> dict[str, bytes]:
         """field -> body, for the fields still waiting."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import peewee
 from psycopg2.extras import Json, execute_values
@@ -101,7 +102,18 @@ _MOVE_CURSORS = (
 
 
 def insert_batch(db: peewee.PostgresqlDatabase, records: Sequence[dict]) -> int:
-    """Insert message records (their canonical dicts) in one transaction; return how many were new.
+    """Insert message records (see `insert_messages`); return how many were new."""
+    return insert_messages(db, records).inserted
+
+
+@dataclass(frozen=True)
+class Inserted:
+    inserted: int  # how many were new
+    collided: list[dict]  # records whose (room, seq) another message holds: not stored (see Outbox.resequence)
+
+
+def insert_messages(db: peewee.PostgresqlDatabase, records: Sequence[dict]) -> Inserted:
+    """Insert message records (their canonical dicts) in one transaction.
 
     Idempotent: a message already stored (same id, or same room and seq) is
     skipped, so a retried or duplicated job changes nothing. Each sender's
@@ -110,7 +122,7 @@ def insert_batch(db: peewee.PostgresqlDatabase, records: Sequence[dict]) -> int:
     overlapping batches wait for each other instead of deadlocking.
     """
     if not records:
-        return 0
+        return Inserted(0, [])
     rows = sorted(
         (
             (
@@ -144,7 +156,20 @@ def insert_batch(db: peewee.PostgresqlDatabase, records: Sequence[dict]) -> int:
         inserted = execute_values(cursor, _INSERT, rows, page_size=len(rows), fetch=True)
         execute_values(cursor, _LOCK_CURSORS, [(room, user) for room, user, _ in cursor_rows], page_size=len(rows))
         execute_values(cursor, _MOVE_CURSORS, cursor_rows, page_size=len(rows))
-    return len(inserted)
+        new = {row[0] for row in inserted}
+        skipped = [r for r in records if int(r["id"]) not in new]
+        # Skipped because stored already (a retried job), or because another message holds the seq.
+        stored = (
+            {
+                row_id
+                for (row_id,) in MessageRow.select(MessageRow.id)
+                .where(MessageRow.id.in_([int(r["id"]) for r in skipped]))
+                .tuples()
+            }
+            if skipped
+            else set()
+        )
+    return Inserted(len(inserted), [r for r in skipped if int(r["id"]) not in stored])
 
 
 def _stored_attachment(record: dict) -> dict:

@@ -721,6 +721,13 @@ const HANDLERS = {
     }
     const timeline = this.timeline;
     if (!timeline || timeline.roomId !== message.room_id) return;
+    const held = timeline.byId(message.id);
+    if (held && held.seq !== message.seq) {
+      // The server moved it to a new seq (Redis had lost writes): what we hold around it may be off. Reload.
+      this.current = null;
+      this.openRoom(message.room_id).catch(() => {});
+      return;
+    }
     if (message.client_ref) timeline.sending.delete(message.client_ref);
     // Sending moves the sender's read cursor (without a receipt): they have seen the room up to it.
     if (this.user && message.sender_id === this.user.id) {

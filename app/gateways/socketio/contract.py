@@ -320,7 +320,9 @@ SERVER_EVENTS: dict[str, ServerEvent] = {
     events.RECEIPT_READ: ServerEvent(ReceiptReadSchema, "Another member read a room I follow up to a seq."),
     events.UNREAD_UPDATE: ServerEvent(ReadStateSchema, "I read a room (on any device): its and my total unread."),
     events.MESSAGE_NEW: ServerEvent(
-        MessageSchema, "A message in a room this connection joined (its own messages included), in seq order."
+        MessageSchema,
+        "A message in a room this connection joined (its own messages included), in seq order. Rarely, after "
+        "Redis lost writes, a message already shown comes again with a new seq: keep messages by id and move it.",
     ),
     events.MESSAGE_UPDATED: ServerEvent(EditedSchema, "A message in a room this connection joined was edited."),
     events.MESSAGE_DELETED: ServerEvent(DeletedSchema, "A message in a room this connection joined was deleted."),
