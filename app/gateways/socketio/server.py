@@ -16,7 +16,6 @@ import random
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Protocol
 from urllib.parse import parse_qs
 
@@ -26,9 +25,9 @@ from marshmallow import Schema
 from app.auth.tokens import TokenVerifier
 from app.chat import events, payloads
 from app.chat.errors import ChatError, Code
-from app.chat.model import Device, User, format_time
+from app.chat.model import Device, User
 from app.chat.service import Chat
-from app.gateways.socketio import rich
+from app.gateways.socketio import handlers as stateless
 from app.gateways.socketio.contract import CLIENT_EVENTS, SERVER_EVENTS, SERVER_SHUTDOWN
 from app.gateways.socketio.delivery import DirectDelivery, Fences
 from app.gateways.socketio.engine import ACK_WANTED, ChatSocketServer, OrjsonJSON
@@ -122,16 +121,8 @@ class SocketGateway:
         handlers: dict[str, Handler] = {
             "room:join": self._join,
             "room:leave": self._leave,
-            "message:send": self._send,
             "sync": self._sync,
-            "direct:start": self._direct,
-            "presence:set": self._set_status,
-            "presence:heartbeat": self._heartbeat,
-            "typing:start": self._typing_start,
-            "typing:stop": self._typing_stop,
-            "room:read": self._read,
-            "notifications:ack": self._ack_notifications,
-            **rich.handlers(chat),
+            **stateless.handlers(chat),
         }
         if handlers.keys() != CLIENT_EVENTS.keys():
             raise RuntimeError("the gateway's handlers and contract.CLIENT_EVENTS disagree")
@@ -404,18 +395,6 @@ class SocketGateway:
         await self._delivery.unfollow(connection.sid, topic)
         await self._subscriptions.unsubscribe(topic)
 
-    async def _send(self, connection: Connection, data: dict) -> dict:
-        result = await self._chat.messages.send(
-            connection.user,
-            data["room_id"],
-            data["content"],
-            data["client_ref"],
-            data["type"],
-            reply_to=data["reply_to"],
-            attachment_id=data["attachment_id"],
-        )
-        return payloads.sent(result)
-
     async def _sync(self, connection: Connection, data: dict) -> dict:
         results = []
         for room in data["rooms"]:
@@ -424,38 +403,6 @@ class SocketGateway:
             except ChatError as exc:
                 results.append({"ok": False, "room_id": room["room_id"], "error": _error(exc)})
         return {"rooms": results}
-
-    async def _direct(self, connection: Connection, data: dict) -> dict:
-        view, created = await self._chat.rooms.start_direct(connection.user, data["user_id"])
-        return {"room": payloads.room_view(view), "created": created}
-
-    async def _set_status(self, connection: Connection, data: dict) -> dict:
-        connection.status = await self._chat.presence.choose(connection.user, data["status"])
-        return {"status": connection.status}
-
-    async def _heartbeat(self, connection: Connection, data: dict) -> dict:
-        connection.status = await self._chat.presence.heartbeat(connection.user, connection.sid)
-        return {
-            "status": connection.status,
-            "server_time": format_time(datetime.now(UTC)),
-            "presence_ttl": self._chat.presence.ttl_ms // 1000,
-        }
-
-    async def _typing_start(self, connection: Connection, data: dict) -> dict:
-        announced = await self._chat.typing.start(connection.user, connection.sid, data["room_id"])
-        return {"room_id": data["room_id"], "typing": True, "announced": announced}
-
-    async def _typing_stop(self, connection: Connection, data: dict) -> dict:
-        announced = await self._chat.typing.stop(connection.user, connection.sid, data["room_id"])
-        return {"room_id": data["room_id"], "typing": False, "announced": announced}
-
-    async def _read(self, connection: Connection, data: dict) -> dict:
-        state = await self._chat.reads.mark(connection.user, data["room_id"], data["seq"])
-        return payloads.read_state(state)
-
-    async def _ack_notifications(self, connection: Connection, data: dict) -> dict:
-        count = await self._chat.notifications.acknowledge(connection.user, data["ids"])
-        return {"acknowledged": count}
 
     # -- events from the bus -------------------------------------------------------------------
 
