@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 from datetime import timedelta
 
+import psycopg2.errors
 import pytest
 
 from app.chat.ids import Snowflake
@@ -75,6 +76,39 @@ def test_the_stored_row_is_the_record(db, room, now):
     (message,) = message_range(room_id, 1, 1)
     assert message.record() == rec
     assert message == Message.from_record(rec)
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        "tab\there, new\nline, return\rhere",
+        "a backslash \\ and \\N and \\t and \\\\",
+        "\\.",  # COPY's old end-of-data marker, alone on its line
+        "\\N",  # COPY's null, as text
+        "",
+        "quotes ' \" and , ; | and 𝄞 ﷽ \u200b",
+    ],
+)
+def test_text_that_means_something_to_copy_is_stored_as_it_was_sent(db, room, now, content):
+    """Rows reach Postgres through COPY's text format: its escapes must not change a byte."""
+    room_id, owner, _ = room
+    meta = {"kind": "members_added", "names": [content, "x\ty"]}
+    rec = {**record(room_id, 1, owner, now, content, client_ref=content or None), "meta": meta}
+    assert insert_batch(db, [rec, record(room_id, 2, owner, now, "next")]) == 2
+    first, second = message_range(room_id, 1, 2)
+    assert (first.content, first.client_ref, first.meta) == (content, content or None, meta)
+    assert first.record() == rec and second.content == "next"
+
+
+def test_a_batch_that_fails_leaves_the_connection_able_to_insert_the_next(db, room, now):
+    """The staging table is made in the first batch's transaction: a batch that fails rolls it back too."""
+    room_id, owner, _ = room
+    db.close()  # the next statement opens a new connection, with no staging table yet
+    with pytest.raises(psycopg2.errors.ForeignKeyViolation):
+        insert_batch(db, [record(room_id, 1, "nobody-such", now)])  # no such user: a foreign key
+    assert insert_batch(db, [record(room_id, 1, owner, now, "after")]) == 1
+    assert insert_batch(db, [record(room_id, 2, owner, now, "again")]) == 1
+    assert stored(room_id) == [(1, "after"), (2, "again")]
 
 
 def test_overlapping_batches_from_workers_at_once_do_not_deadlock_and_insert_each_row_once(
