@@ -20,7 +20,7 @@ STDLIB = "<stdlib>"
 ALLOWED: dict[str, tuple[str, ...]] = {
     "app.chat": (STDLIB, "app.chat"),
     "config": (STDLIB, "config"),
-    "app.storage": (STDLIB, "app.chat", "app.storage", "peewee", "playhouse", "psycopg2"),
+    "app.storage": (STDLIB, "app.chat", "app.storage", "peewee", "playhouse", "psycopg2", "orjson"),
     "app.files": (STDLIB, "app.chat", "app.files"),
     "app.state": (STDLIB, "app.chat", "app.state", "redis", "orjson"),
     "app.jobs": (STDLIB, "app.chat", "app.jobs", "app.state.keys", "rq", "redis"),
