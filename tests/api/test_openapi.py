@@ -8,30 +8,25 @@ errors, and the request schemas are compared with what the server accepts.
 
 from __future__ import annotations
 
-import copy
 import re
 from datetime import UTC, datetime
-from html.parser import HTMLParser
-from pathlib import Path
 
 import aiohttp
 import pytest
 from aiohttp import web
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
-from markupsafe import escape
 
 from app.chat.errors import DESCRIPTIONS, Code
 from app.chat.model import Attachment, Message
 from app.gateways.socketio.asyncapi import build_asyncapi
-from app.rest.docs_pages import DOCS_PATH, EVENTS_PATH, HTML_PAGES, SWAGGER_UI_VERSION, events_table
+from app.rest.docs_pages import HTML_PAGES
 from app.rest.errors import STATUS
 from app.rest.system import DOCUMENTS
 from app.storage.messages import insert_batch
 from app.web import SERVICES, VERSION
 from tests.api.conftest import Contract
 
-ROOT = Path(__file__).resolve().parents[2]
 HTTP_METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
 
 # The parts of OpenAPI 3.1 this document uses, with the rules of the specification that apply to them.
@@ -505,117 +500,3 @@ async def test_the_documented_history_parameters_accept_what_the_server_accepts(
             documented_ok = False
     reply = await api.get(f"/api/rooms/{room_id}/messages", owner, params=query)
     assert documented_ok == (reply.status == 200), reply
-
-
-# -- The documents as pages for people: /api/docs (Swagger UI, vendored) and /api/docs/events ----------------------
-
-SCRIPT_TYPES = {"text/javascript", "application/javascript"}
-ANY_URL = re.compile(r"(?:https?:)?//[\w.-]+", re.I)  # a scheme or a protocol-relative host
-
-
-class _Assets(HTMLParser):
-    """The URLs a page loads (scripts, style sheets, images), the ones it links to, and its inline scripts."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.loaded: dict[str, str] = {}  # url -> kind ("script", "style", "image", "spec")
-        self.linked: set[str] = set()
-        self.inline_scripts: list[str] = []
-        self._in_script = False
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        found = {name: value or "" for name, value in attrs}
-        assert not any(name.startswith("on") for name in found), f"inline handler on <{tag}>: {found}"
-        if tag == "script":
-            self._in_script = True
-            assert found.get("src"), "every script is a file"
-            self.loaded[found["src"]] = "script"
-        elif tag == "link" and found.get("rel") == "stylesheet":
-            self.loaded[found["href"]] = "style"
-        elif tag == "img":
-            self.loaded[found["src"]] = "image"
-        elif tag == "a":
-            self.linked.add(found["href"])
-        if "data-url" in found:
-            self.loaded[found["data-url"]] = "spec"
-        assert tag != "style", "no inline style sheet"
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag == "script":
-            self._in_script = False
-
-    def handle_data(self, data: str) -> None:
-        if self._in_script and data.strip():
-            self.inline_scripts.append(data)
-
-
-async def test_the_api_docs_page_loads_only_local_assets_under_a_strict_csp(api, openapi_document):
-    async with api.client.get(DOCS_PATH) as response:
-        assert (response.status, response.content_type) == (200, "text/html")
-        html = await response.text()
-        csp = response.headers["Content-Security-Policy"]
-        assert response.headers["X-Content-Type-Options"] == "nosniff"
-    directives = {part.split()[0]: part.split()[1:] for part in csp.split(";") if part.strip()}
-    assert directives["default-src"] == ["'none'"]
-    assert directives["script-src"] == ["'self'"]  # no inline script, no eval, no other host
-    assert directives["connect-src"] == ["'self'"]
-    assert all("http" not in source and "*" not in source for sources in directives.values() for source in sources)
-    page = _Assets()
-    page.feed(html)
-    assert page.inline_scripts == []
-    script = (ROOT / "static" / "api-docs.js").read_text()
-    for text, where in ((html, DOCS_PATH), (script, "static/api-docs.js")):
-        assert ANY_URL.findall(text) == [], f"{where} names another host"
-    assert "validatorUrl: null" in script  # else Swagger UI sends the document to an outside validator
-    vendored = f"/static/vendor/swagger-ui-{SWAGGER_UI_VERSION}/"
-    assert {f"{vendored}swagger-ui-bundle.js", f"{vendored}swagger-ui.css", "/static/api-docs.js"} <= set(page.loaded)
-    assert (ROOT / vendored.strip("/") / "LICENSE").is_file()
-    expected_types = {"script": SCRIPT_TYPES, "style": {"text/css"}, "image": {"image/png", "image/svg+xml"}}
-    for url, kind in page.loaded.items():
-        assert url.startswith("/") and not url.startswith("//"), url
-        async with api.client.get(url) as asset:
-            assert asset.status == 200, url
-            if kind == "spec":
-                assert await asset.json() == openapi_document
-            else:
-                assert asset.content_type in expected_types[kind], (url, asset.content_type)
-    assert {"/api/openapi.json", "/api/asyncapi.json", EVENTS_PATH} <= page.linked
-    for url in page.linked:
-        assert url.startswith("/") and not url.startswith("//"), url
-        async with api.client.get(url) as linked:
-            assert linked.status == 200, url
-
-
-async def test_the_events_page_shows_every_event_and_schema_of_the_asyncapi_document(api):
-    asyncapi = api.app[DOCUMENTS]["asyncapi"]
-    async with api.client.get(EVENTS_PATH) as response:
-        assert (response.status, response.content_type) == (200, "text/html")
-        html = await response.text()
-        csp = response.headers["Content-Security-Policy"]
-    assert "default-src 'none'" in csp and "script-src" not in csp  # no script at all
-    page = _Assets()
-    page.feed(html)
-    assert [url for url, kind in page.loaded.items() if kind == "script"] == []
-    assert ANY_URL.findall(html) == []
-    table = events_table(asyncapi)
-    names = {event["name"] for event in table["events"]}
-    documented = {m["name"] for c in asyncapi["channels"].values() for m in c["messages"].values()}
-    assert names == {name for name in documented if not name.endswith("(acknowledgement)")}
-    assert len(table["events"]) == len(asyncapi["operations"])
-    for event in table["events"]:
-        assert f"<code>{escape(event['name'])}</code>" in html, event["name"]
-        assert escape(event["payload"]) in html
-    for schema in asyncapi["components"]["schemas"]:
-        assert f'id="schema-{schema}"' in html
-
-
-async def test_the_events_page_renders_the_document_as_text(api):
-    """Autoescaping is on: markup in the document (it is ours, but still) shows as text, never as HTML."""
-    document = copy.deepcopy(api.app[DOCUMENTS]["asyncapi"])
-    document["info"]["description"] = "<script>alert(1)</script>"
-    next(iter(document["operations"].values()))["summary"] = '<img src=x onerror="alert(2)">'
-    api.app[DOCUMENTS]["asyncapi"] = document
-    async with api.client.get(EVENTS_PATH) as response:
-        html = await response.text()
-    assert "<script>alert(1)" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
-    assert "<img src=x" not in html and "&lt;img src=x" in html
