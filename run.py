@@ -36,15 +36,34 @@ def _parser() -> argparse.ArgumentParser:
 
     commands.add_parser("migrate", help="apply pending database migrations (safe to run twice)")
 
-    token = commands.add_parser("token", help="print a signed development token for a user")
+    token = commands.add_parser(
+        "token", help="print a signed development token for a user (id, and optionally name and username)"
+    )
     token.add_argument("user_id", help="the user's id (the token's sub)")
     token.add_argument("--name", help="display name claim")
+    token.add_argument(
+        "--username",
+        type=_username,
+        help="username claim: 1 to 150 letters, digits or _ . @ + - (unique: a user signing in with a username "
+        "another user holds takes it from them)",
+    )
     token.add_argument("--ttl", type=int, default=86400, help="lifetime in seconds (default: one day)")
 
     user = commands.add_parser("user", help="disable or enable a user")
     user.add_argument("action", choices=["disable", "enable"])
     user.add_argument("user_id")
     return parser
+
+
+def _username(value: str) -> str:
+    """--username, checked with the rule the token verifier applies (argparse exits 2 on a bad one)."""
+    from app.chat.errors import ChatError
+    from app.chat.rules import check_username
+
+    try:
+        return check_username(value)
+    except ChatError as exc:
+        raise argparse.ArgumentTypeError(f"{value!r}: {exc.message}") from None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -110,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
             settings = config.load(env, require=("auth",))
             from app.cli.commands import make_token
 
-            print(make_token(settings, args.user_id, args.name, args.ttl))
+            print(make_token(settings, args.user_id, args.name, args.ttl, args.username))
             return 0
         if args.command == "user":
             settings = config.load(env, require=("database", "redis"))

@@ -4,7 +4,9 @@ HS* tokens are checked with the shared secret and RS*/ES* tokens with the
 public key, chosen by the token's algorithm only after that algorithm is
 found on the allow-list; so `none` and algorithm confusion (a public key
 used as an HMAC secret) are refused. `exp` and `sub` are required;
-issuer and audience are checked when configured.
+issuer and audience are checked when configured. The username comes from
+the `username` claim, else OIDC's `preferred_username`; a token whose
+username is not a valid one (`check_username`) is refused.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import jwt
 
 from app.chat.errors import ChatError, Code
 from app.chat.model import Profile
-from app.chat.rules import check_user_id
+from app.chat.rules import check_user_id, check_username
 from config.settings import AuthConfig
 
 
@@ -74,15 +76,27 @@ class TokenVerifier:
             check_user_id(claims["sub"], "sub")
         except ChatError:
             raise ChatError(Code.INVALID_TOKEN, "the token's sub is not a usable user id") from None
-        return Profile(
-            id=claims["sub"],
-            name=_optional_text(claims.get("name")),
-            username=_optional_text(claims.get("username") or claims.get("preferred_username")),
-        )
+        claimed = claims.get("username") or claims.get("preferred_username")
+        username = None
+        if claimed is not None and claimed != "":  # absent, null or empty: no username (a number is refused)
+            try:
+                username = check_username(claimed)
+            except ChatError:
+                raise ChatError(Code.INVALID_TOKEN, "the token's username claim is not a valid username") from None
+        return Profile(id=claims["sub"], name=_optional_text(claims.get("name")), username=username)
 
 
-def mint(config: AuthConfig, user_id: str, name: str | None = None, ttl: int = 86400) -> str:
-    """A signed token for development and tests, with the first allowed algorithm."""
+def mint(
+    config: AuthConfig,
+    user_id: str,
+    name: str | None = None,
+    ttl: int = 86400,
+    username: str | None = None,
+) -> str:
+    """A signed token for development and tests, with the first allowed algorithm. Raises
+    ChatError(INVALID_PAYLOAD) for a username the verifier would refuse."""
+    if username is not None:
+        check_username(username)
     algorithm = config.algorithm_list[0]
     key = config.jwt_secret if algorithm.startswith("HS") else _pem(config.jwt_private_key)
     if not key:
@@ -91,6 +105,8 @@ def mint(config: AuthConfig, user_id: str, name: str | None = None, ttl: int = 8
     claims: dict = {"sub": user_id, "iat": now, "exp": now + ttl}
     if name:
         claims["name"] = name
+    if username is not None:
+        claims["username"] = username
     if config.jwt_issuer:
         claims["iss"] = config.jwt_issuer
     if config.jwt_audience:

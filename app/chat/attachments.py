@@ -6,7 +6,7 @@
   client's claim or the file name. The display name is cleaned (`clean_name`) and is never a disk
   path: blobs are stored under keys the server makes. Whatever fails, the blob is deleted, so a
   failed upload leaves no file behind.
-- **Links.** A download link is `/api/attachments/<id>/content?expires=<unix seconds>&sig=<hex>`,
+- **Links.** A download link is `/api/v1/attachments/<id>/content?expires=<unix seconds>&sig=<hex>`,
   where `sig` is HMAC-SHA256(secret, "<id>:<expires>"). Whoever holds a valid, unexpired link may
   fetch the file (so it works in `<img src>`); links are handed only to the uploader (on upload) and
   to members of the room the file was sent in (in messages, and by `refresh`), and they expire.
@@ -36,7 +36,7 @@ from app.chat.filetypes import HEAD_BYTES, clean_name, kind_of, sniff
 from app.chat.model import Attachment, Message, User, format_time
 from app.chat.ports import AttachmentStore, Blob, BlobNotFound, BlobStore, Clock, IdGenerator, StoredFile
 
-LINK_PREFIX = "/api/attachments/"
+LINK_PREFIX = "/api/v1/attachments/"  # the REST route of downloads (app/rest/attachments.py)
 LINK_SUFFIX = "/content"
 # Types a browser may show in place: plain raster images. Everything else is served as a download.
 INLINE_TYPES = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp"})

@@ -30,6 +30,8 @@ RECEIPT_READ = "receipt:read"
 UNREAD_UPDATE = "unread:update"
 NOTIFICATION_NEW = "notification:new"
 NOTIFICATION_PENDING = "notification:pending"
+VIEWER_JOINED = "viewer:joined"
+VIEWER_LEFT = "viewer:left"
 
 SYSTEM_TOPIC = "system"
 
@@ -85,9 +87,27 @@ def typing_update(room_id: str, user_id: str, typing: bool, expires_in: float) -
     return Event(TYPING_UPDATE, {"room_id": room_id, "user_id": user_id, "typing": typing, "expires_in": expires_in})
 
 
-def receipt_read(room_id: str, user_id: str, read_seq: int, read_at) -> Event:
+def viewer_joined(room_id: str, user_id: str) -> Event:
+    """The user started viewing the room (their first live connection with it open)."""
+    return Event(VIEWER_JOINED, {"room_id": room_id, "user_id": user_id})
+
+
+def viewer_left(room_id: str, user_id: str) -> Event:
+    """The user stopped viewing the room (their last connection with it open closed or died)."""
+    return Event(VIEWER_LEFT, {"room_id": room_id, "user_id": user_id})
+
+
+def receipt_read(room_id: str, user_id: str, read_seq: int, read_at, message_id: str | None = None) -> Event:
+    """`message_id`: the message at `read_seq` (None when there is none, as at seq 0)."""
     return Event(
-        RECEIPT_READ, {"room_id": room_id, "user_id": user_id, "read_seq": read_seq, "read_at": format_time(read_at)}
+        RECEIPT_READ,
+        {
+            "room_id": room_id,
+            "user_id": user_id,
+            "read_seq": read_seq,
+            "message_id": message_id,
+            "read_at": format_time(read_at),
+        },
     )
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterable, AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from app.chat.events import Event
 from app.chat.model import (
@@ -56,7 +56,10 @@ class Quota:
 
 class UserStore(Protocol):
     async def upsert(self, profile: Profile, now: datetime) -> User:
-        """Create the user or refresh the profile fields the token carries; return the stored row."""
+        """Create the user or refresh the profile fields the token carries; return the stored row.
+
+        Usernames are unique: a username another user holds moves to this one in the same transaction
+        (theirs becomes None), and concurrent upserts claiming one username never fail for it."""
 
     async def ensure(self, user_ids: Sequence[str], now: datetime) -> None:
         """Create a bare row for each id that has none (users named before they ever connect)."""
@@ -67,12 +70,21 @@ class UserStore(Protocol):
     async def names(self, user_ids: Sequence[str]) -> dict[str, str | None]:
         """The display name of each user that exists."""
 
+    async def by_username(self, username: str) -> User | None:
+        """The user holding `username` (compared exactly), if any."""
+
+    async def profiles(self, user_ids: Sequence[str]) -> dict[str, User]:
+        """Id, name, username and is_active of each user among `user_ids` that exists."""
+
 
 class RoomStore(Protocol):
     async def create_group(self, name: str, owner_id: str, member_ids: Sequence[str], now: datetime) -> Room: ...
 
     async def direct(self, a: str, b: str, now: datetime) -> tuple[Room, bool]:
         """The direct room of the pair, created when missing; the flag says whether it was created."""
+
+    async def find_direct(self, a: str, b: str) -> Room | None:
+        """The pair's direct room if it exists (never creates it)."""
 
     async def get(self, room_id: str) -> Room | None: ...
 
@@ -177,6 +189,14 @@ class PresenceRecord:
     last_seen_ms: int | None
 
 
+class Swept(NamedTuple):
+    """What one sweep of expired connections did."""
+
+    gone: list[tuple[str, int]]  # users left with no live connection, each with when they were last alive (ms)
+    flush: bool  # presence data waits to be written to Postgres: request a flush
+    conns: list[tuple[str, str]]  # every connection dropped, (user_id, conn_id), gone users' or not
+
+
 class PresenceState(Protocol):
     """Live connections per user, each alive until an expiry its node keeps pushing forward (Redis)."""
 
@@ -192,14 +212,47 @@ class PresenceState(Protocol):
     async def keep_alive(self, conns: Sequence[tuple[str, str]], now_ms: int, expires_ms: int) -> list[str]:
         """Extend (user_id, conn_id) connections; return the users who had been swept offline meanwhile."""
 
-    async def sweep(self, now_ms: int, ttl_ms: int, limit: int) -> tuple[list[tuple[str, int]], bool]:
-        """Drop expired connections; return the users left with none, each with when they were last
-        alive, and whether to request a flush."""
+    async def sweep(self, now_ms: int, ttl_ms: int, limit: int) -> Swept:
+        """Drop up to `limit` expired connections; return the users left with none (each with when they
+        were last alive), whether to request a flush, and every connection dropped."""
 
     async def choose(self, user_id: str, status: Status, now_ms: int) -> tuple[Status, bool, bool]:
         """Set the chosen status; return (the one before, whether the user is connected, flush)."""
 
     async def lookup(self, user_ids: Sequence[str], now_ms: int) -> dict[str, PresenceRecord]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Opened:
+    """What opening a room on a connection did (see ViewerState.open)."""
+
+    live: bool  # the connection is alive in presence; when not, nothing was recorded
+    joined: bool  # the user was not shown viewing the room before: announce that they are
+    viewers: list[str]  # the users viewing the room now, each once, in the order they started viewing
+    left: list[tuple[str, str]]  # (room_id, user_id) whose viewing ended meanwhile: announce each
+
+
+class ViewerState(Protocol):
+    """Which connections have which room open (Redis). A connection views at most one room, and counts
+    only while it is alive in presence (PresenceState); a user is shown viewing a room from their first
+    counted connection until none is left, each change reported once across nodes. Every call settles
+    the rooms it touches: users shown viewing with no connection counted any more are reported as left."""
+
+    async def open(self, room_id: str, user_id: str, conn_id: str, now_ms: int) -> Opened:
+        """The connection now views the room (leaving the room it viewed before, if another one)."""
+
+    async def close(self, room_id: str, user_id: str, conn_id: str, now_ms: int) -> list[str]:
+        """The connection no longer views the room; return the users of the room who left (each once)."""
+
+    async def gone(self, conns: Sequence[tuple[str, str]], now_ms: int) -> list[tuple[str, str]]:
+        """Dead (user_id, conn_id) connections: close the room each viewed; return (room_id, user_id) of
+        the users who left."""
+
+    async def keep_alive(self, conns: Sequence[tuple[str, str]]) -> None:
+        """Push forward the key expiry of the (user_id, conn_id) connections' viewing and their rooms."""
+
+    async def viewing(self, room_id: str, now_ms: int) -> list[str]:
+        """The users viewing the room now, each once, in the order they started viewing (changes nothing)."""
 
 
 class NotificationStore(Protocol):

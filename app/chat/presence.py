@@ -15,11 +15,15 @@ the topic of everyone who shares a room with them, and to no one else.
 Last-seen times and device details are written to Redis at once and to
 Postgres by a flush job that runs at most once at a time, however many
 heartbeats arrive meanwhile.
+
+Others follow connections through two hooks: `on_gone` gets every
+connection a sweep dropped, `on_alive` every connection a keep-alive
+pushed forward (the rooms connections view, app/chat/viewers.py).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 from app.chat import events
 from app.chat.errors import ChatError, Code
@@ -28,6 +32,8 @@ from app.chat.ports import Clock, FlushQueue, PresenceChange, PresenceState, Pub
 from app.chat.rules import check_device, check_status, check_user_id
 
 SWEEP_BATCH = 1000
+
+ConnsHook = Callable[[list[tuple[str, str]]], Awaitable[None]]  # given (user_id, conn_id) connections
 
 
 def shown(chosen: Status, online: bool) -> Status:
@@ -45,7 +51,11 @@ class Presence:
         flush: FlushQueue,
         clock: Clock,
         ttl_s: int,
+        on_gone: ConnsHook | None = None,
+        on_alive: ConnsHook | None = None,
     ) -> None:
+        """`on_gone` is given every connection a sweep dropped, `on_alive` every connection a keep-alive
+        pushed forward (both after presence has announced what changed)."""
         self._state = state
         self._rooms = rooms
         self._users = users
@@ -53,6 +63,8 @@ class Presence:
         self._flush = flush
         self._clock = clock
         self.ttl_ms = ttl_s * 1000
+        self._on_gone = on_gone
+        self._on_alive = on_alive
 
     def _now_ms(self) -> int:
         return int(self._clock.now().timestamp() * 1000)
@@ -94,23 +106,32 @@ class Presence:
             return
         now = self._now_ms()
         back = await self._state.keep_alive(conns, now, now + self.ttl_ms)
-        if back:
-            records = await self._state.lookup(back, now)
-            for user_id in back:
-                record = records[user_id]
-                if record.online and record.chosen != "offline":
-                    await self._announce(PresenceInfo(user_id, record.chosen, from_ms(now)))
+        try:
+            if back:
+                records = await self._state.lookup(back, now)
+                for user_id in back:
+                    record = records[user_id]
+                    if record.online and record.chosen != "offline":
+                        await self._announce(PresenceInfo(user_id, record.chosen, from_ms(now)))
+        finally:
+            if self._on_alive is not None:
+                await self._on_alive(list(conns))
 
     async def sweep(self) -> int:
-        """Drop connections whose node stopped refreshing them; announce the users left offline."""
+        """Drop connections whose node stopped refreshing them; announce the users left offline, then
+        hand every dropped connection to `on_gone`."""
         now = self._now_ms()
-        gone, flush = await self._state.sweep(now, self.ttl_ms, SWEEP_BATCH)
+        gone, flush, conns = await self._state.sweep(now, self.ttl_ms, SWEEP_BATCH)
         if flush:
             self._flush.request()
-        chosen = await self._state.lookup([user_id for user_id, _ in gone], now) if gone else {}
-        for user_id, last_alive_ms in gone:
-            if chosen[user_id].chosen != "offline":  # a user who looked offline was never shown online
-                await self._announce(PresenceInfo(user_id, "offline", from_ms(last_alive_ms)))
+        try:
+            chosen = await self._state.lookup([user_id for user_id, _ in gone], now) if gone else {}
+            for user_id, last_alive_ms in gone:
+                if chosen[user_id].chosen != "offline":  # a user who looked offline was never shown online
+                    await self._announce(PresenceInfo(user_id, "offline", from_ms(last_alive_ms)))
+        finally:  # the connections are out of presence now: whatever failed above, they are handed on
+            if conns and self._on_gone is not None:
+                await self._on_gone(conns)
         return len(gone)
 
     async def get(self, actor: User, user_id: str) -> PresenceInfo:

@@ -18,6 +18,7 @@ from app.chat.access import Access
 from app.chat.errors import ChatError, Code
 from app.chat.model import User
 from app.chat.ports import Clock, FlushQueue, MessageLog, Publisher, RoomStore
+from app.chat.rules import check_message_id
 from app.chat.timeline import Timeline
 
 
@@ -69,11 +70,18 @@ class Reads:
         self._flush = flush
         self._clock = clock
 
-    async def mark(self, actor: User, room_id: str, seq: int | None = None) -> ReadState:
-        """Mark the room read up to `seq` (default: its last message). Raises ROOM_NOT_FOUND,
-        NOT_MEMBER or READ_BEYOND_LAST. The room's other followers get a receipt and the
-        reader's connections the new unread counts, when the cursor moved."""
+    async def mark(self, actor: User, room_id: str, seq: int | None = None, message_id: str | None = None) -> ReadState:
+        """Mark the room read up to `seq`, or up to the message `message_id` of the room (default: its last
+        message). Raises ROOM_NOT_FOUND, NOT_MEMBER, READ_BEYOND_LAST or MESSAGE_NOT_FOUND (an id that is not
+        a message of the room). The room's other followers get a receipt (with the id of the message at the
+        cursor) and the reader's connections the new unread counts, when the cursor moved."""
         await self._access.require(room_id, actor.id)
+        if message_id is not None:
+            check_message_id(message_id)
+            message = await self._timeline.by_id(message_id)
+            if message is None or message.room_id != room_id:
+                raise ChatError(Code.MESSAGE_NOT_FOUND, f"no message {message_id} in room {room_id}")
+            seq = message.seq
         last = await self._timeline.last_seq(room_id)
         if seq is None:
             seq = last
@@ -92,7 +100,11 @@ class Reads:
         state = ReadState(room_id, room.read_seq, room.unread, unread.total, moved)
         if moved:
             now = self._clock.now()
-            await self._bus.publish(events.room_topic(room_id), events.receipt_read(room_id, actor.id, seq, now))
+            if message_id is None:
+                at = await self._timeline.at([(room_id, seq)])
+                message_id = at[(room_id, seq)].id if (room_id, seq) in at else None
+            receipt = events.receipt_read(room_id, actor.id, seq, now, message_id)
+            await self._bus.publish(events.room_topic(room_id), receipt)
             await self._bus.publish(
                 events.user_topic(actor.id),
                 events.unread_update(room_id, state.read_seq, state.unread_count, state.total_unread),

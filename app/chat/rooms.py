@@ -86,11 +86,20 @@ class Rooms:
             await self._after_change(room.id, list({actor.id, other_id}), [], system)
         return await self.get(actor, room.id), created
 
+    async def find_direct(self, actor: User, other_id: str) -> Room | None:
+        """The direct room of `actor` and `other_id` if it exists; unlike `start_direct`, never creates it."""
+        check_user_id(other_id)
+        return await self._store.find_direct(actor.id, other_id)
+
     async def list(self, actor: User) -> list[RoomView]:
         """The actor's rooms with last message and unread count, most recent activity first."""
         memberships = await self._store.rooms_of(actor.id)
         views = await self._views(actor, memberships)
         return sorted(views, key=_activity, reverse=True)
+
+    async def ids_of(self, actor: User) -> list[str]:
+        """The ids of the actor's rooms (one indexed query, nothing else read)."""
+        return list(await self._store.read_positions(actor.id))
 
     async def get(self, actor: User, room_id: str) -> RoomView:
         """One room with its members. Raises ROOM_NOT_FOUND or NOT_MEMBER."""

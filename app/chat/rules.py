@@ -18,6 +18,7 @@ MAX_ID_LENGTH = 255
 MAX_CLIENT_REF_LENGTH = 128
 MAX_ROOM_NAME_LENGTH = 200
 MAX_DEVICE_ID_LENGTH = 200
+MAX_USERNAME_LENGTH = 150
 
 # Every status a client may set, with the synonyms the seed services used.
 STATUSES: dict[str, Status] = {
@@ -33,6 +34,8 @@ STATUSES: dict[str, Status] = {
     "invisible": "offline",
 }
 _LANGUAGE = re.compile(r"^[A-Za-z]{2,8}(?:[-_][A-Za-z0-9]{1,8})*$")
+# Django's username rule (`UnicodeUsernameValidator`): letters, digits (any script) and _ . @ + -
+_USERNAME = re.compile(r"^[\w.@+-]+\Z")
 
 
 def check_status(raw: str) -> Status:
@@ -144,6 +147,21 @@ def check_user_id(user_id: str, field: str = "user_id") -> None:
             _fields(field, "not a usable user id"),
         )
     check_text(user_id, field)
+
+
+def check_username(value: str, field: str = "username") -> str:
+    """Return `value` when it is a username: 1 to 150 letters, digits (of any script), `_`, `.`, `@`,
+    `+` or `-`, Django's rule. Raise INVALID_PAYLOAD otherwise. Usernames are compared exactly (no case
+    folding, no normalisation)."""
+    # The pattern leaves out NUL, every other control and space, and unpaired surrogates (not \w), and
+    # \Z, unlike $, refuses a trailing newline.
+    if not isinstance(value, str) or len(value) > MAX_USERNAME_LENGTH or not _USERNAME.match(value):
+        raise ChatError(
+            Code.INVALID_PAYLOAD,
+            f"{field} must be 1 to {MAX_USERNAME_LENGTH} letters, digits or the characters _ . @ + -",
+            _fields(field, "not a valid username"),
+        )
+    return value
 
 
 def check_client_ref(client_ref: str | None) -> None:

@@ -29,6 +29,7 @@ from app.chat.ports import (
     RoomStore,
     SearchIndex,
     UserStore,
+    ViewerState,
 )
 from app.chat.presence import Presence
 from app.chat.reads import Reads
@@ -38,6 +39,7 @@ from app.chat.search import Search
 from app.chat.timeline import Timeline
 from app.chat.typing_status import Typing
 from app.chat.users import Users
+from app.chat.viewers import Viewers
 
 
 @dataclass(frozen=True)
@@ -53,6 +55,7 @@ class Chat:
     attachments: Attachments
     lists: Lists
     search: Search
+    viewers: Viewers
 
     def on_system_event(self, event: Event) -> None:
         """An event published on the `system` topic by any node (including this one)."""
@@ -83,12 +86,24 @@ def build_chat(
     attachment_options: AttachmentOptions,
     is_emoji: Callable[[str], bool],
     search_index: SearchIndex,
+    viewer_state: ViewerState,
 ) -> Chat:
     access = Access(room_store, ttl=limits.membership_cache_ttl)
     timeline = Timeline(message_store, log)
     attachments = Attachments(attachment_store, blobs, access, timeline.by_id, ids, clock, attachment_options)
     messages = Messages(access, timeline, log, persist, reaction_store, attachments, bus, ids, clock, limits, is_emoji)
-    presence = Presence(presence_state, room_store, user_store, bus, flush, clock, limits.presence_ttl)
+    viewers = Viewers(viewer_state, access, bus, clock)
+    presence = Presence(
+        presence_state,
+        room_store,
+        user_store,
+        bus,
+        flush,
+        clock,
+        limits.presence_ttl,
+        on_gone=viewers.gone,
+        on_alive=viewers.keep_alive,
+    )
     lists = Lists(favorite_store, room_store, user_store, access, presence, bus, clock)
     rooms = Rooms(
         room_store, user_store, access, timeline, log, bus, clock, limits, messages.announce, lists.members_changed
@@ -105,4 +120,5 @@ def build_chat(
         attachments=attachments,
         lists=lists,
         search=Search(access, search_index, limits),
+        viewers=viewers,
     )

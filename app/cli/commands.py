@@ -62,8 +62,9 @@ def run_migrations(settings: Settings) -> list[str]:
         db.close()
 
 
-def make_token(settings: Settings, user_id: str, name: str | None, ttl: int) -> str:
-    return mint(settings.auth, user_id, name, ttl)
+def make_token(settings: Settings, user_id: str, name: str | None, ttl: int, username: str | None = None) -> str:
+    """A signed token for the user; raises ChatError(INVALID_PAYLOAD) for an invalid username."""
+    return mint(settings.auth, user_id, name, ttl, username=username)
 
 
 def set_user_active(settings: Settings, user_id: str, active: bool) -> bool:

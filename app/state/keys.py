@@ -73,6 +73,31 @@ class Keys:
         """Hash user id -> when a connection of the user was last alive (ms)."""
         return f"{self.prefix}presence:last_seen"
 
+    def viewer_conns(self, room_id: str) -> str:
+        """Sorted set of the connections viewing the room (`conn id US user id`), scored by when each
+        started viewing (ms)."""
+        return f"{self.viewer_conns_prefix}{room_id}"
+
+    @property
+    def viewer_conns_prefix(self) -> str:
+        return f"{self.prefix}viewers:conns:"
+
+    def viewer_users(self, room_id: str) -> str:
+        """Set of the users shown viewing the room: announced as joined and not yet as left."""
+        return f"{self.viewer_users_prefix}{room_id}"
+
+    @property
+    def viewer_users_prefix(self) -> str:
+        return f"{self.prefix}viewers:users:"
+
+    def viewing(self, member: str) -> str:
+        """The room a connection (`conn id US user id`, as in `presence:expiry`) views, as a string."""
+        return f"{self.viewing_prefix}{member}"
+
+    @property
+    def viewing_prefix(self) -> str:
+        return f"{self.prefix}viewing:"
+
     def dirty(self, kind: str) -> str:
         """Set of what waits to be flushed to Postgres: `users`, `devices` or `reads`."""
         return f"{self.prefix}flush:{kind}"

@@ -4,9 +4,10 @@ Each connection is a member of its user's sorted set `presence:conns:<user>`
 and of the global `presence:expiry`, both scored by when it expires (ms).
 A node pushes its connections' expiry forward every third of PRESENCE_TTL;
 any node's sweep drops those past their expiry (their node is gone) and
-reports users left with none. Every transition is one Lua script, so two
-nodes racing over one user's last two connections announce exactly one
-change.
+reports users left with none, and every connection it dropped (so the
+rooms they viewed can be closed, app/state/viewers.py). Every transition
+is one Lua script, so two nodes racing over one user's last two
+connections announce exactly one change.
 
 Changes to last-seen times, devices and read cursors are marked in the
 `flush:*` sets; the first mark after a flush sets `flush:requested` and
@@ -21,7 +22,7 @@ import orjson
 from redis.asyncio import Redis
 
 from app.chat.model import Device, Status
-from app.chat.ports import PresenceChange, PresenceRecord
+from app.chat.ports import PresenceChange, PresenceRecord, Swept
 from app.state.errors import translate_errors
 from app.state.keys import Keys
 
@@ -91,12 +92,14 @@ return back
 
 # KEYS: 1 expiry, 2 last seen, 3 dirty users, 4 flush flag
 # ARGV: 1 now (ms), 2 limit, 3 prefix of the users' conns keys, 4 TTL (ms)
-# Returns {flush, {user, last alive ms, user, last alive ms, ...}} for users left with no live connection.
+# Returns {flush, {user, last alive ms, ...} for users left with no live connection,
+#          {user, conn id, ...} for every connection dropped from `presence:expiry`}.
 _SWEEP = (
     MARK
     + """
 local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'WITHSCORES', 'LIMIT', 0, tonumber(ARGV[2]))
 local gone = {}
+local swept = {}
 local flush = 0
 for i = 1, #due, 2 do
   local member = due[i]
@@ -104,6 +107,8 @@ for i = 1, #due, 2 do
   local cut = string.find(member, '\\31', 1, true)
   local sid = string.sub(member, 1, cut - 1)
   local uid = string.sub(member, cut + 1)
+  table.insert(swept, uid)
+  table.insert(swept, sid)
   local key = ARGV[3] .. uid
   if redis.call('ZREM', key, sid) == 1 then
     -- The user's other expired connections go too: the latest of them says when the user was last alive.
@@ -121,7 +126,7 @@ for i = 1, #due, 2 do
     end
   end
 end
-return {flush, gone}
+return {flush, gone, swept}
 """
 )
 
@@ -213,14 +218,15 @@ class RedisPresence:
         return back
 
     @translate_errors
-    async def sweep(self, now_ms: int, ttl_ms: int, limit: int) -> tuple[list[tuple[str, int]], bool]:
+    async def sweep(self, now_ms: int, ttl_ms: int, limit: int) -> Swept:
         k = self._keys
-        flush, gone = await self._sweep(
+        flush, gone, swept = await self._sweep(
             keys=[k.presence_expiry, k.last_seen, k.dirty("users"), k.flush_requested],
             args=[now_ms, limit, k.presence_conns_prefix, ttl_ms],
         )
         pairs = [(gone[i].decode(), int(gone[i + 1])) for i in range(0, len(gone), 2)]
-        return pairs, flush == 1
+        conns = [(swept[i].decode(), swept[i + 1].decode()) for i in range(0, len(swept), 2)]
+        return Swept(pairs, flush == 1, conns)
 
     @translate_errors
     async def choose(self, user_id: str, status: Status, now_ms: int) -> tuple[Status, bool, bool]:

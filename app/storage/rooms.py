@@ -67,6 +67,13 @@ def direct_room(a: str, b: str, now: datetime) -> tuple[Room, bool]:
     return _room(row), bool(inserted)
 
 
+def find_direct_room(a: str, b: str) -> Room | None:
+    """The pair's direct room, if there is one (one lookup on the unique pair index)."""
+    low, high = sorted((a, b))
+    row = RoomRow.get_or_none((RoomRow.kind == "direct") & (RoomRow.direct_a == low) & (RoomRow.direct_b == high))
+    return None if row is None else _room(row)
+
+
 def get_room(room_id: str) -> Room | None:
     pk = room_pk(room_id)
     row = None if pk is None else RoomRow.get_or_none(RoomRow.id == pk)
@@ -225,6 +232,9 @@ class PgRoomStore:
 
     async def direct(self, a: str, b: str, now: datetime) -> tuple[Room, bool]:
         return await self._db.run(direct_room, a, b, now)
+
+    async def find_direct(self, a: str, b: str) -> Room | None:
+        return await self._db.run(find_direct_room, a, b)
 
     async def get(self, room_id: str) -> Room | None:
         return await self._db.run(get_room, room_id)

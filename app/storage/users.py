@@ -1,4 +1,9 @@
-"""Users: created or refreshed from token claims; bare rows for users named before they connect."""
+"""Users: created or refreshed from token claims; bare rows for users named before they connect.
+
+Usernames are unique (a partial unique index, migration 0007). The token is the authority on them,
+and OIDC lets an identity provider give a `preferred_username` to someone else: a sign-in with a
+username another user holds moves it, in the same transaction (the former holder's becomes NULL).
+"""
 
 from __future__ import annotations
 
@@ -11,9 +16,42 @@ from app.chat.model import Profile, User
 from app.storage.database import AsyncDatabase
 from app.storage.models import UserRow
 
+# The first key of the transaction-level advisory locks that serialise the sign-ins claiming one username
+# (the second is the username's hash). Two-key locks never meet the migrations' one-key lock.
+USERNAME_LOCK = 0x75736572  # "user"
+
 
 def upsert_user(profile: Profile, now: datetime) -> User:
-    """Insert the user, or refresh the profile fields the claims carry (absent claims keep their value)."""
+    """Insert the user, or refresh the profile fields the claims carry (absent claims keep their value).
+
+    A username held by another user moves to this one. Sign-ins claiming the same username are
+    serialised by an advisory lock on it (a row not yet inserted cannot be locked), so the unique
+    index never refuses one; each then locks the rows it changes (its own and the holder's) in id
+    order, so two users taking each other's username at once cannot deadlock.
+    """
+    db = UserRow._meta.database
+    with db.atomic():
+        if profile.username is not None:
+            _take_username(profile.id, profile.username, now)
+        return _upsert(profile, now)
+
+
+def _take_username(user_id: str, username: str, now: datetime) -> None:
+    db = UserRow._meta.database
+    db.execute_sql("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", (USERNAME_LOCK, username))
+    locked = (
+        UserRow.select(UserRow.id)
+        .where((UserRow.id == user_id) | (UserRow.username == username))
+        .order_by(UserRow.id)
+        .for_update()
+    )
+    list(locked.tuples())
+    UserRow.update(username=None, updated_at=now).where(
+        (UserRow.username == username) & (UserRow.id != user_id)
+    ).execute()
+
+
+def _upsert(profile: Profile, now: datetime) -> User:
     query = (
         UserRow.insert(
             id=profile.id, name=profile.name, username=profile.username, is_active=True, created_at=now, updated_at=now
@@ -42,6 +80,23 @@ def ensure_users(user_ids: Sequence[str], now: datetime) -> None:
 def get_user(user_id: str) -> User | None:
     row = UserRow.get_or_none(UserRow.id == user_id)
     return None if row is None else User(row.id, row.name, row.username, row.is_active)
+
+
+_PROFILE = (UserRow.id, UserRow.name, UserRow.username, UserRow.is_active)
+
+
+def user_by_username(username: str) -> User | None:
+    """The user holding `username` (compared exactly), if any."""
+    row = UserRow.select(*_PROFILE).where(UserRow.username == username).tuples().first()
+    return None if row is None else User(*row)
+
+
+def profiles(user_ids: Sequence[str]) -> dict[str, User]:
+    """Each existing user among `user_ids`: id, name, username, is_active."""
+    if not user_ids:
+        return {}
+    query = UserRow.select(*_PROFILE).where(UserRow.id.in_(sorted(set(user_ids))))
+    return {row[0]: User(*row) for row in query.tuples()}
 
 
 def set_active(user_id: str, active: bool) -> bool:
@@ -79,3 +134,9 @@ class PgUserStore:
 
     async def names(self, user_ids: Sequence[str]) -> dict[str, str | None]:
         return await self._db.run(names, list(user_ids))
+
+    async def by_username(self, username: str) -> User | None:
+        return await self._db.run(user_by_username, username)
+
+    async def profiles(self, user_ids: Sequence[str]) -> dict[str, User]:
+        return await self._db.run(profiles, list(user_ids))

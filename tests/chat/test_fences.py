@@ -1,6 +1,6 @@
 """Join fences: catch-up and the live stream meet without gap or duplicate."""
 
-from app.gateways.socketio.delivery import Fences
+from app.realtime.fences import Fences
 
 
 def message(seq: int) -> dict:

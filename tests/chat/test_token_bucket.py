@@ -1,6 +1,6 @@
 """The per-connection event limit."""
 
-from app.gateways.socketio.server import TokenBucket
+from app.realtime.session import TokenBucket
 
 
 def test_a_burst_is_allowed_then_refused_then_refilled_at_the_rate():

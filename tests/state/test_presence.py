@@ -88,7 +88,8 @@ async def test_a_connection_after_the_users_others_expired_is_a_first_connection
     assert (await presence.lookup(["ann"], T0 + TTL + 1))["ann"].online is False
     assert (await presence.connect("ann", "new", NO_DEVICE, T0 + TTL + 1, T0 + 2 * TTL)).changed is True
     # The sweep then finds the old one gone from the user's set: ann is online, nothing to report.
-    assert await presence.sweep(T0 + TTL + 2, TTL, 100) == ([], False)
+    # The old connection's entry in the sweep's set is dropped and handed on (for the rooms it viewed).
+    assert await presence.sweep(T0 + TTL + 2, TTL, 100) == ([], False, [("ann", "old")])
     assert (await presence.lookup(["ann"], T0 + TTL + 2))["ann"].online is True
 
 
@@ -100,7 +101,7 @@ async def test_touch_pushes_the_expiry_forward_and_reports_no_change_while_conne
     assert await expiry(redis_client, keys) == {f"c1{SEPARATOR}ann": T0 + 5_000 + TTL}
     assert (await presence.lookup(["ann"], T0 + 5_000))["ann"].last_seen_ms == T0 + 5_000
     # Past the first expiry ann is still online: the touch kept her alive, and the sweep leaves her.
-    assert await presence.sweep(T0 + TTL + 1, TTL, 100) == ([], False)
+    assert await presence.sweep(T0 + TTL + 1, TTL, 100) == ([], False, [])
     assert (await presence.lookup(["ann"], T0 + TTL + 1))["ann"].online is True
 
 
@@ -144,7 +145,7 @@ async def test_a_late_disconnect_racing_the_sweep_of_the_same_connection_reports
     for round_ in range(ROUNDS):
         user = f"cat{round_}"
         await leaver.connect(user, "c", NO_DEVICE, T0, T0 + TTL)
-        (gone, _), change = await asyncio.gather(
+        (gone, _, _), change = await asyncio.gather(
             sweeper.sweep(T0 + TTL + 1, TTL, 100), leaver.disconnect(user, "c", T0 + TTL + 1)
         )
         reports = [u for u, _ in gone].count(user) + int(change.changed)
@@ -162,17 +163,18 @@ async def test_the_sweep_reports_users_left_without_connections_once_with_expiry
     await presence.connect("bob", "b2", NO_DEVICE, T0, T0 + 90_000)  # keeps bob online
     await presence.connect("cat", "k1", NO_DEVICE, T0, T0 + 90_000)
     # The last-seen hash says T0 (the connect); the sweep reports expiry - TTL when that is later.
-    assert await presence.sweep(T0 + 500, 0, 100) == ([], False)
-    swept, flush = await presence.sweep(T0 + 5_000, 300, 100)
+    assert await presence.sweep(T0 + 500, 0, 100) == ([], False, [])
+    swept, flush, conns_swept = await presence.sweep(T0 + 5_000, 300, 100)
     assert swept == [("ann", T0 + 1_000 - 300)]
     assert flush is False  # the connects set the flag and no flush cleared it: no second job
+    assert conns_swept == [("ann", "a1"), ("bob", "b1")]  # every connection dropped, bob's too
     assert await conns(redis_client, keys, "ann") == {}
     assert await conns(redis_client, keys, "bob") == {"b2": T0 + 90_000}
     assert set(await expiry(redis_client, keys)) == {f"b2{SEPARATOR}bob", f"k1{SEPARATOR}cat"}
     assert (await presence.lookup(["ann"], T0 + 5_000))["ann"] == PresenceRecord("online", False, T0 + 700)
     assert "ann" in await members(redis_client, keys.dirty("users"))
     # Reported once: sweeping again finds nothing.
-    assert await presence.sweep(T0 + 6_000, 300, 100) == ([], False)
+    assert await presence.sweep(T0 + 6_000, 300, 100) == ([], False, [])
 
 
 async def test_the_sweep_never_moves_last_seen_back(presence):
@@ -188,18 +190,18 @@ async def test_a_sweep_requests_a_flush_once_until_the_flush_clears_the_flag(pre
     await presence.connect("bob", "b", NO_DEVICE, T0, T0 + 10)
     await presence.connect("cat", "c", NO_DEVICE, T0, T0 + 10)
     source.clear_request()
-    gone, flush = await presence.sweep(T0 + 100, 5, 100)
+    gone, flush, _ = await presence.sweep(T0 + 100, 5, 100)
     assert {u for u, _ in gone} == {"ann", "bob", "cat"} and flush is True
     await presence.connect("dan", "d", NO_DEVICE, T0 + 100, T0 + 110)
-    assert (await presence.sweep(T0 + 200, 5, 100)) == ([("dan", T0 + 105)], False)
+    assert (await presence.sweep(T0 + 200, 5, 100)) == ([("dan", T0 + 105)], False, [("dan", "d")])
 
 
 async def test_the_sweep_takes_at_most_limit_connections_per_call(presence):
     for i in range(5):
         await presence.connect(f"u{i}", "c", NO_DEVICE, T0, T0 + 10 + i)
-    first, _ = await presence.sweep(T0 + 100, 0, 2)
-    second, _ = await presence.sweep(T0 + 100, 0, 2)
-    third, _ = await presence.sweep(T0 + 100, 0, 2)
+    first, _, _ = await presence.sweep(T0 + 100, 0, 2)
+    second, _, _ = await presence.sweep(T0 + 100, 0, 2)
+    third, _, _ = await presence.sweep(T0 + 100, 0, 2)
     assert [u for u, _ in first + second + third] == [f"u{i}" for i in range(5)]  # earliest expiry first
     assert (len(first), len(second), len(third)) == (2, 2, 1)
 
@@ -212,15 +214,19 @@ async def test_concurrent_sweeps_report_each_user_once(node, presence):
             await presence.connect(user, "c2", NO_DEVICE, T0, T0 + 20)  # both due: still one report
     sweepers = [node() for _ in range(4)]
     results = await asyncio.gather(*(s.sweep(T0 + 1_000, 0, 25) for s in sweepers for _ in range(4)))
-    reported = [user for gone, _ in results for user, _ in gone]
+    reported = [user for gone, _, _ in results for user, _ in gone]
     assert sorted(reported) == sorted(users)
+    # Every connection is handed on once too, whichever sweep took it.
+    swept = [conn for _, _, conns in results for conn in conns]
+    assert sorted(swept) == sorted([(u, "c1") for u in users] + [(u, "c2") for u in users[::3]])
 
 
 async def test_a_user_whose_connections_all_died_is_last_seen_when_the_last_one_was_alive(presence):
     await presence.connect("ann", "a1", NO_DEVICE, T0, T0 + 1_000)  # node A stopped refreshing early
     await presence.connect("ann", "b1", NO_DEVICE, T0, T0 + 60_000)  # node B kept it alive for a minute
-    gone, _ = await presence.sweep(T0 + 120_000, 3_000, 100)
+    gone, _, conns_swept = await presence.sweep(T0 + 120_000, 3_000, 100)
     assert gone == [("ann", T0 + 60_000 - 3_000)]
+    assert conns_swept == [("ann", "a1"), ("ann", "b1")]  # b1 too, though a1's turn took it from ann's set
 
 
 # -- keep-alive ------------------------------------------------------------------------------------
@@ -245,7 +251,7 @@ async def test_keep_alive_readding_a_swept_connection_reports_its_user_back_once
     await presence.connect("ann", "a2", NO_DEVICE, T0, T0 + 10)
     await presence.connect("bob", "b1", NO_DEVICE, T0, T0 + 10)
     await presence.connect("bob", "b2", NO_DEVICE, T0, T0 + 90_000)  # bob never went offline
-    gone, _ = await presence.sweep(T0 + 100, 0, 100)
+    gone, _, _ = await presence.sweep(T0 + 100, 0, 100)
     assert sorted(u for u, _ in gone) == ["ann"]
     # The node was only slow: its next keep-alive brings both of ann's connections and bob's back.
     back = await presence.keep_alive([("ann", "a1"), ("ann", "a2"), ("bob", "b1")], T0 + 200, T0 + 200 + TTL)

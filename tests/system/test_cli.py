@@ -17,6 +17,9 @@ import jwt
 import psycopg2
 import pytest
 
+import config
+from app.auth.tokens import TokenVerifier
+from app.chat.model import Profile
 from app.storage.migrate import available
 from tests.system.conftest import RUN_PY
 
@@ -91,12 +94,29 @@ def test_a_printed_token_is_accepted_by_a_web_node(nodes, system_env):
     assert done.returncode == 0, done.stderr
     token = done.stdout.strip()
     assert token.count(".") == 2 and "\n" not in token
-    status, me = get(f"{nodes[0].url}/api/me", token)
+    status, me = get(f"{nodes[0].url}/api/v1/me", token)
     assert status == 200 and me["id"] == user and me["name"] == "Alice", me
     # A token from another secret is refused.
     forged = run_py("token", user, env=system_env(JWT_SECRET="another-secret-" + "y" * 40)).stdout.strip()
-    status, error = get(f"{nodes[0].url}/api/me", forged)
+    status, error = get(f"{nodes[0].url}/api/v1/me", forged)
     assert status == 401 and error["code"] == "invalid_token", error
+
+
+def test_token_with_a_username_carries_the_claim_and_an_invalid_username_is_refused(system_env):
+    env = system_env()
+    auth = config.load(env, require=("auth",)).auth
+    done = run_py("token", "ada-1", "--name", "Ada", "--username", "ada.lovelace@example.org", env=env)
+    assert done.returncode == 0, done.stderr
+    claims = jwt.decode(done.stdout.strip(), env["JWT_SECRET"], algorithms=["HS256"])
+    assert (claims["sub"], claims["name"], claims["username"]) == ("ada-1", "Ada", "ada.lovelace@example.org")
+    assert TokenVerifier(auth).verify(done.stdout.strip()) == Profile("ada-1", "Ada", "ada.lovelace@example.org")
+    plain = run_py("token", "ada-1", env=env)
+    assert "username" not in jwt.decode(plain.stdout.strip(), env["JWT_SECRET"], algorithms=["HS256"])
+
+    for bad in ("ada lovelace", "", "x" * 151, "a/b"):
+        done = run_py("token", "ada-1", "--username", bad, env=env)
+        assert (done.returncode, done.stdout) == (2, ""), (bad, done)
+        assert "error: argument --username: " in done.stderr and "must be 1 to 150" in done.stderr, done.stderr
 
 
 def test_token_without_a_secret_signs_with_the_development_secret_unless_dev_mode_is_off(system_env, tmp_path):
@@ -116,7 +136,7 @@ async def test_a_disabled_user_is_refused_on_every_node_and_disconnected(nodes, 
     user = f"mallory-{uuid.uuid4().hex[:8]}"
     token = sys_token(user)
     for node in nodes:  # both nodes know (and cache) the user as active
-        status, _ = await asyncio.to_thread(get, f"{node.url}/api/rooms", token)
+        status, _ = await asyncio.to_thread(get, f"{node.url}/api/v1/rooms", token)
         assert status == 200
     client = await sio(nodes[1], user)
 
@@ -124,7 +144,7 @@ async def test_a_disabled_user_is_refused_on_every_node_and_disconnected(nodes, 
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == f"{user}: disabled"
     for node in nodes:
-        status, error = await asyncio.to_thread(refused_soon, f"{node.url}/api/rooms", token)
+        status, error = await asyncio.to_thread(refused_soon, f"{node.url}/api/v1/rooms", token)
         assert status == 403 and error["code"] == "user_disabled", (node.name, status, error)
     notice = await client.next("error", timeout=10)
     assert notice["code"] == "user_disabled"
