@@ -158,7 +158,7 @@ def describe_cpu(share: dict[str, float]) -> str:
 
 async def _create_room(session: aiohttp.ClientSession, url: str, token: str, name: str, members: list[str]) -> str:
     async with session.post(
-        f"{url}/api/rooms",
+        f"{url}/api/v1/rooms",
         json={"name": name, "participants": members},
         headers={"Authorization": f"Bearer {token}"},
     ) as response:
@@ -231,7 +231,7 @@ async def _churn(url: str, token_of, users: list[str], concurrency: int, seconds
         # Every user must be shown offline: ask a room-mate, until all are or 10 s passed.
         async def shown(user: str) -> str:
             headers = {"Authorization": f"Bearer {token_of(checker[user])}"}
-            async with session.get(f"{url}/api/users/{user}/presence", headers=headers) as response:
+            async with session.get(f"{url}/api/v1/users/{user}/presence", headers=headers) as response:
                 assert response.status == 200, await response.text()
                 return (await response.json())["status"]
 

@@ -47,7 +47,9 @@ class ServerConfig:
     transports: str = field(
         metadata=doc("Engine.IO transports, `websocket` and/or `polling` (polling across nodes needs sticky sessions).")
     )
-    ping_interval: int = field(metadata=doc("Seconds between Engine.IO pings."))
+    ping_interval: int = field(
+        metadata=doc("Seconds between Engine.IO pings, and WebSocket pings on the raw WebSocket dialects.")
+    )
     ping_timeout: int = field(metadata=doc("Seconds without a pong before a connection is dropped."))
     max_pending_frames: int = field(
         metadata=doc(
@@ -112,7 +114,7 @@ class AuthConfig:
     jwt_leeway: int = field(metadata=doc("Seconds of clock skew tolerated on `exp`/`nbf`."))
     dev_mode: bool = field(
         metadata=doc(
-            "Development conveniences: a generated HS256 secret under DATA_DIR when none is configured, and `POST /api/dev/token` (a token for any user, for the test page). Never in production."
+            "Development conveniences: a generated HS256 secret under DATA_DIR when none is configured, and `POST /api/v1/dev/token` (a token for any user, for the test page). Never in production."
         )
     )
 
@@ -197,8 +199,10 @@ class LimitsConfig:
     message_burst: int = field(metadata=doc("Messages a user may send in a burst above the sustained rate."))
     api_rate: float = field(metadata=doc("REST requests per second per user, sustained."))
     api_burst: int = field(metadata=doc("REST request burst per user."))
-    event_rate: float = field(metadata=doc("Socket.IO events per second per connection, sustained (any event)."))
-    event_burst: int = field(metadata=doc("Socket.IO event burst per connection."))
+    event_rate: float = field(
+        metadata=doc("Real-time events per second per connection, in any dialect, sustained (any event or frame).")
+    )
+    event_burst: int = field(metadata=doc("Real-time event burst per connection, in any dialect."))
     max_room_members: int = field(metadata=doc("Most members a group room may have."))
     history_page_max: int = field(metadata=doc("Largest `limit` of one history page."))
     search_query_max: int = field(metadata=doc("Longest search query, in characters."))

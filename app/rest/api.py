@@ -4,6 +4,10 @@ A route names its method and path, its request schema (JSON body or query
 string), its response schema and status, and the error codes it may
 answer. The adapter authenticates, applies the per-user rate limit,
 validates the input, calls the handler with a `Call`, and writes JSON.
+
+The canonical API lives under `API_PREFIX` (`/api/v1`): its routes declare their paths with `v1("/rooms")`.
+The root `/api/...` paths belong to the seed services' clients (the seed-compatible routes keep them), and
+operations stay at the root (`/health`, `/ready`, `/metrics`).
 """
 
 from __future__ import annotations
@@ -34,6 +38,15 @@ class RestContext:
 
 CONTEXT = web.AppKey("rest_context", RestContext)
 
+# Where the canonical API is mounted: the seed services' clients use root `/api/...` paths that would collide
+# with it (a seed's `GET /api/rooms/<username>/messages` against `GET /api/rooms/{room_id}/messages`).
+API_PREFIX = "/api/v1"
+
+
+def v1(path: str) -> str:
+    """The path of a canonical route: `v1("/rooms/{room_id}")` is `/api/v1/rooms/{room_id}`."""
+    return API_PREFIX + path
+
 
 @dataclass(frozen=True)
 class Call:
@@ -54,7 +67,7 @@ class Reply:
 
 
 # A handler that streams its answer (a download) prepares and returns its own StreamResponse.
-Handler = Callable[[Call], Awaitable[dict | Reply | web.StreamResponse | None]]
+Handler = Callable[[Call], Awaitable[dict | list | Reply | web.StreamResponse | None]]
 
 # Errors any authenticated route may answer.
 COMMON_ERRORS = (
@@ -76,7 +89,7 @@ class Route:
     tag: str
     body: type[Schema] | None = None
     query: type[Schema] | None = None
-    response: type[Schema] | None = None
+    response: type[Schema] | Schema | None = None  # an instance for a JSON array: `ItemSchema(many=True)`
     status: int = 200
     errors: tuple[Code, ...] = ()
     alt_status: tuple[int, ...] = field(default=())  # other success statuses, e.g. 200 for an existing room
@@ -85,24 +98,35 @@ class Route:
     # body itself (`call.request.multipart()`), so it is not bound by MAX_FRAME_BYTES.
     files: tuple[str, ...] = ()
     produces: str | None = None  # the media type of a success body that is not JSON (a download)
+    # The operationId (and aiohttp route name) when one handler serves two routes; the handler's name otherwise.
+    name: str | None = None
+    # Also take the bare token as the whole `Authorization` value (`Authorization: <JWT>`), as seed 003's own
+    # client code sends it, besides `Bearer <JWT>`. Only for the seed's routes: the canonical API wants `Bearer`.
+    bare_token: bool = False
 
     @property
     def operation_id(self) -> str:
-        return self.handler.__name__
+        return self.name or self.handler.__name__
 
 
-def bearer_token(request: web.Request) -> str | None:
-    """The credentials of an `Authorization: Bearer <token>` header (scheme case-insensitive), else None."""
-    scheme, _, credentials = request.headers.get("Authorization", "").strip().partition(" ")
-    if scheme.lower() != "bearer":
-        return None
-    return credentials.strip() or None
+def bearer_token(request: web.Request, bare: bool = False) -> str | None:
+    """The credentials of an `Authorization: Bearer <token>` header (scheme case-insensitive), else None.
+
+    With `bare`, a value of one word (no scheme, as in `Authorization: <token>`) is the token too; a value
+    naming another scheme (`Basic ...`) is still no token."""
+    value = request.headers.get("Authorization", "").strip()
+    scheme, _, credentials = value.partition(" ")
+    if scheme.lower() == "bearer":
+        return credentials.strip() or None
+    if bare and value and not any(ch.isspace() for ch in value):
+        return value
+    return None
 
 
-async def authenticate(request: web.Request, context: RestContext) -> User:
+async def authenticate(request: web.Request, context: RestContext, bare_token: bool = False) -> User:
     """The signed-in caller, rate limited. Raises AUTH_REQUIRED, INVALID_TOKEN, TOKEN_EXPIRED,
-    USER_DISABLED or RATE_LIMITED."""
-    profile = context.verifier.verify(bearer_token(request))
+    USER_DISABLED or RATE_LIMITED. `bare_token`: see `Route.bare_token`."""
+    profile = context.verifier.verify(bearer_token(request, bare_token))
     user = await context.chat.users.sign_in(profile)
     retry_after = await context.limiter.acquire("api", user.id, context.api_rate, context.api_burst)
     if retry_after:
@@ -116,7 +140,7 @@ def adapt(route: Route) -> Callable[[web.Request], Awaitable[web.StreamResponse]
 
     async def handle(request: web.Request) -> web.StreamResponse:
         context = request.app[CONTEXT]
-        user = await authenticate(request, context) if route.auth else None
+        user = await authenticate(request, context, route.bare_token) if route.auth else None
         data: dict = {}
         if query_schema is not None:
             data.update(load(query_schema, dict(request.query)))

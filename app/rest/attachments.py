@@ -1,7 +1,9 @@
 """REST: uploading files, downloading them through signed links, and fresh links for a message's file.
 
-Canonical routes, and the paths of the seed service (`/api/rooms/upload`, `/api/rooms/check-url/`,
-`/api/rooms/refresh-url/`) as aliases answering the seed's field names besides the canonical ones.
+Canonical routes (under `/api/v1/`), and the paths of the seed service at the root, where its clients expect
+them (`/api/rooms/upload`, `/api/rooms/check-url/`, `/api/rooms/refresh-url/`), as aliases answering the seed's
+field names besides the canonical ones. Those take the token bare too (`Authorization: <JWT>`), as the seed's
+clients send it (`Route.bare_token`).
 
 The upload reads the multipart body itself, a chunk at a time, so it is bound by MAX_UPLOAD_BYTES and
 not by MAX_FRAME_BYTES (aiohttp's `client_max_size` applies only to bodies read whole). The download
@@ -28,7 +30,7 @@ from marshmallow import EXCLUDE, RAISE, Schema, fields
 
 from app.chat.attachments import ByteRange
 from app.chat.errors import ChatError, Code
-from app.rest.api import Call, Route
+from app.rest.api import Call, Route, v1
 from app.rest.errors import REQUEST_ID, REQUEST_ID_KEY
 from app.schemas.fields import Identifier
 from app.schemas.payloads import TIME, AttachmentSchema
@@ -282,28 +284,28 @@ _UPLOAD_ERRORS = (Code.UPLOAD_MISSING_FILE, Code.UPLOAD_EMPTY, Code.UPLOAD_TOO_L
 _MESSAGE_ERRORS = (Code.MESSAGE_NOT_FOUND, Code.NO_ATTACHMENT, Code.INVALID_PAYLOAD)
 
 ROUTES = [
-    Route("POST", "/api/attachments", upload_attachment,
+    Route("POST", v1("/attachments"), upload_attachment,
           "Upload a file (multipart/form-data); the answer carries a signed download link", "attachments",
           files=FILE_FIELDS, response=AttachmentSchema, status=201, errors=_UPLOAD_ERRORS),
-    Route("GET", "/api/attachments/{attachment_id}/content", download_attachment,
+    Route("GET", v1("/attachments/{attachment_id}/content"), download_attachment,
           "Download a file through its signed link (no token needed)", "attachments",
           query=LinkQuerySchema, produces="application/octet-stream", auth=False, alt_status=(206,),
           errors=_DOWNLOAD_ERRORS),
-    Route("GET", "/api/messages/{message_id}/attachment-url", refresh_attachment_url,
+    Route("GET", v1("/messages/{message_id}/attachment-url"), refresh_attachment_url,
           "A fresh signed link to a message's file (members of its room)", "attachments",
           response=AttachmentSchema, errors=_MESSAGE_ERRORS),
-    Route("GET", "/api/messages/{message_id}/attachment-url/check", check_attachment_url,
+    Route("GET", v1("/messages/{message_id}/attachment-url/check"), check_attachment_url,
           "Whether a link to a message's file must be refreshed", "attachments",
           query=CheckQuerySchema, response=LinkCheckSchema, errors=_MESSAGE_ERRORS),
     # The seed service's paths and field names.
     Route("POST", "/api/rooms/upload", upload_seed,
           "Upload a file: the seed's path (field `myFile`) and answer (file_location, file_identifier, "
           "expiration_time)", "attachments",
-          files=FILE_FIELDS, response=SeedAttachmentSchema, status=201, errors=_UPLOAD_ERRORS),
+          files=FILE_FIELDS, response=SeedAttachmentSchema, status=201, errors=_UPLOAD_ERRORS, bare_token=True),
     Route("GET", "/api/rooms/check-url/", check_url_seed,
           "Whether a link to a message's file must be refreshed: the seed's path", "attachments",
-          query=SeedCheckQuerySchema, response=LinkCheckSchema, errors=_MESSAGE_ERRORS),
+          query=SeedCheckQuerySchema, response=LinkCheckSchema, errors=_MESSAGE_ERRORS, bare_token=True),
     Route("GET", "/api/rooms/refresh-url/", refresh_url_seed,
           "A fresh signed link to a message's file: the seed's path (file_location)", "attachments",
-          query=SeedMessageQuerySchema, response=SeedAttachmentSchema, errors=_MESSAGE_ERRORS),
+          query=SeedMessageQuerySchema, response=SeedAttachmentSchema, errors=_MESSAGE_ERRORS, bare_token=True),
 ]  # fmt: skip

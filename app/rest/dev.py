@@ -1,6 +1,6 @@
 """REST routes for development only: a token for any user, so QA can sign in from the bundled test page.
 
-`POST /api/dev/token` with `{user_id, name?, ttl?}` answers `{token, user_id, expires_at}`: a token signed
+`POST /api/v1/dev/token` with `{user_id, name?, ttl?}` answers `{token, user_id, expires_at}`: a token signed
 exactly like `python run.py token USER_ID --name NAME` signs one (the first allowed algorithm, with
 JWT_SECRET, the development secret in DATA_DIR, or JWT_PRIVATE_KEY). Anyone who can reach the route can
 become anyone, so it exists only when DEV_MODE is on: `routes.setup` mounts these routes (and documents them
@@ -22,7 +22,7 @@ from app.auth.tokens import mint
 from app.chat.errors import ChatError, Code
 from app.chat.model import format_time
 from app.chat.rules import check_text, check_user_id
-from app.rest.api import Call, Route
+from app.rest.api import Call, Route, v1
 from app.schemas.fields import Identifier
 from app.schemas.payloads import TIME
 from config.settings import AuthConfig
@@ -72,7 +72,7 @@ async def mint_dev_token(call: Call) -> dict:
 
 
 ROUTES = [
-    Route("POST", "/api/dev/token", mint_dev_token,
+    Route("POST", v1("/dev/token"), mint_dev_token,
           "DEV_MODE only (absent otherwise): a signed token for any user, for the test page and QA", "development",
           body=DevTokenBodySchema, response=DevTokenSchema, status=201, auth=False,
           errors=(Code.INVALID_PAYLOAD, Code.CONTENT_INVALID, Code.UNAVAILABLE)),

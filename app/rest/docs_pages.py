@@ -1,4 +1,4 @@
-"""The API documents as pages for people: Swagger UI on the OpenAPI document, a table of the Socket.IO events.
+"""The API documents as pages for people: Swagger UI on the OpenAPI document, tables of the real-time events.
 
 Everything is served from this process (Swagger UI is vendored under static/vendor/), so the pages work
 offline and carry a strict Content-Security-Policy: no inline script, no other host.
@@ -11,7 +11,7 @@ import json
 import aiohttp_jinja2
 from aiohttp import web
 
-from app.rest.system import DOCUMENTS
+from app.rest.system import ASYNCAPI_PATH, DOCUMENTS, OPENAPI_PATH
 
 SWAGGER_UI_VERSION = "5.35.0"  # swagger-ui-dist from npm, in static/vendor/swagger-ui-<version>/
 SWAGGER_UI = f"/static/vendor/swagger-ui-{SWAGGER_UI_VERSION}"
@@ -21,7 +21,7 @@ EVENTS_PATH = "/api/docs/events"
 
 # The routes that are pages for people, not operations of the JSON API: the OpenAPI document leaves them out
 # on purpose (tests/api/test_openapi.py checks every other route of the router is documented). Static files
-# under /static/ and the Socket.IO endpoint are not routes of this kind either, and are not listed.
+# under /static/ and the real-time sockets (the AsyncAPI channels) are not routes of this kind either.
 HTML_PAGES = frozenset({"/", DOCS_PATH, EVENTS_PATH})
 
 # Swagger UI sets inline styles and inlines its icons as data: URIs; a "try it out" image reply is shown
@@ -43,12 +43,23 @@ def _secured(response: web.Response, policy: str) -> web.Response:
 
 
 async def api_docs(request: web.Request) -> web.Response:
-    context = {"swagger_ui": SWAGGER_UI, "swagger_ui_version": SWAGGER_UI_VERSION, "events_path": EVENTS_PATH}
+    context = {
+        "swagger_ui": SWAGGER_UI,
+        "swagger_ui_version": SWAGGER_UI_VERSION,
+        "events_path": EVENTS_PATH,
+        "openapi_path": OPENAPI_PATH,
+        "asyncapi_path": ASYNCAPI_PATH,
+    }
     return _secured(aiohttp_jinja2.render_template("api-docs.html", request, context), DOCS_CSP)
 
 
 async def api_events(request: web.Request) -> web.Response:
-    context = {"events_path": EVENTS_PATH, **events_table(request.app[DOCUMENTS]["asyncapi"])}
+    context = {
+        "docs_path": DOCS_PATH,
+        "events_path": EVENTS_PATH,
+        "asyncapi_path": ASYNCAPI_PATH,
+        **events_table(request.app[DOCUMENTS]["asyncapi"]),
+    }
     return _secured(aiohttp_jinja2.render_template("api-events.html", request, context), EVENTS_CSP)
 
 
@@ -64,33 +75,47 @@ def _pretty(schema: object) -> str:
 
 
 def events_table(document: dict) -> dict:
-    """What the events page shows, taken from the AsyncAPI document: each operation with its payload schema
-    (and acknowledgement schema), then the shared schemas they refer to. Plain data: the template escapes it."""
+    """What the events page shows, taken from the AsyncAPI document: per channel (socket), its address,
+    parameters and description, then each of its operations with its payload schema and the schemas of
+    what answers it (an acknowledgement, a reply frame); then the shared schemas they refer to. Plain
+    data: the template escapes it."""
+    channels = {
+        key: {
+            "key": key,
+            "title": channel.get("title") or key,
+            "address": channel["address"],
+            "description": channel.get("description", ""),
+            "parameters": [
+                {"name": name, "description": parameter.get("description", "")}
+                for name, parameter in channel.get("parameters", {}).items()
+            ],
+            "events": [],
+        }
+        for key, channel in document["channels"].items()
+    }
     events = []
-    for operation in document["operations"].values():
+    for operation_key, operation in document["operations"].items():
         [message_ref] = operation["messages"]
         message = _resolve(document, message_ref["$ref"])
-        ack = None
-        if "reply" in operation:
-            [reply_ref] = operation["reply"]["messages"]
-            ack = _pretty(_resolve(document, reply_ref["$ref"])["payload"])
-        events.append(
-            {
-                "name": message["name"],
-                "direction": DIRECTIONS[operation["action"]],
-                "summary": operation.get("summary") or message.get("summary", ""),
-                "errors": operation.get("x-error-codes", []),
-                "payload": _pretty(message.get("payload", {})),
-                "ack": ack,
-            }
-        )
+        replies = [_resolve(document, ref["$ref"]) for ref in operation.get("reply", {}).get("messages", [])]
+        event = {
+            "anchor": f"op-{operation_key}",
+            "name": message["name"],
+            "direction": DIRECTIONS[operation["action"]],
+            "summary": operation.get("summary") or message.get("summary", ""),
+            "errors": operation.get("x-error-codes", []),
+            "payload": _pretty(message.get("payload", {})),
+            "replies": [{"name": reply["name"], "payload": _pretty(reply.get("payload", {}))} for reply in replies],
+        }
+        channels[operation["channel"]["$ref"].removeprefix("#/channels/")]["events"].append(event)
+        events.append(event)
     schemas = [{"name": name, "schema": _pretty(schema)} for name, schema in document["components"]["schemas"].items()]
     info = document["info"]
     return {
         "title": info["title"],
         "version": info["version"],
         "description": info.get("description", ""),
-        "address": next(iter(document["channels"].values()))["address"],
+        "channels": list(channels.values()),
         "events": events,
         "schemas": schemas,
     }

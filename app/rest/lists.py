@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from app.chat import payloads
 from app.chat.errors import Code
-from app.rest.api import Call, Route
+from app.rest.api import Call, Route, v1
 from app.schemas.payloads import FavoriteSetSchema, FavoritesSchema, PeopleSchema
 
 
@@ -29,13 +29,13 @@ async def list_people(call: Call) -> dict:
 FAVORITE_ERRORS = (Code.ROOM_NOT_FOUND, Code.NOT_MEMBER, Code.USER_NOT_FOUND, Code.INVALID_PAYLOAD)
 
 ROUTES = [
-    Route("GET", "/api/me/favorites", list_favorites, "My favorite rooms and people, oldest first", "lists",
+    Route("GET", v1("/me/favorites"), list_favorites, "My favorite rooms and people, oldest first", "lists",
           response=FavoritesSchema),
-    Route("PUT", "/api/me/favorites/{kind}/{target_id}", add_favorite,
+    Route("PUT", v1("/me/favorites/{kind}/{target_id}"), add_favorite,
           "Mark a room I belong to (`kind` room) or a person (`kind` user) as a favorite", "lists",
           response=FavoriteSetSchema, errors=FAVORITE_ERRORS),
-    Route("DELETE", "/api/me/favorites/{kind}/{target_id}", remove_favorite, "Unmark a favorite", "lists",
+    Route("DELETE", v1("/me/favorites/{kind}/{target_id}"), remove_favorite, "Unmark a favorite", "lists",
           response=FavoriteSetSchema, errors=FAVORITE_ERRORS),
-    Route("GET", "/api/me/people", list_people, "Everyone who shares a room with me, with presence", "lists",
+    Route("GET", v1("/me/people"), list_people, "Everyone who shares a room with me, with presence", "lists",
           response=PeopleSchema),
 ]  # fmt: skip

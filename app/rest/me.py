@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from app.chat import payloads
-from app.rest.api import Call, Route
+from app.rest.api import Call, Route, v1
 from app.rest.schemas import MeSchema
 
 
@@ -11,5 +11,5 @@ async def get_me(call: Call) -> dict:
     return payloads.user(call.user)
 
 
-ROUTES = [Route("GET", "/api/me", get_me, "The signed-in user, as stored from the token's claims", "users",
+ROUTES = [Route("GET", v1("/me"), get_me, "The signed-in user, as stored from the token's claims", "users",
                 response=MeSchema)]  # fmt: skip

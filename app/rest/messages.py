@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from app.chat import payloads
 from app.chat.errors import Code
-from app.rest.api import Call, Reply, Route
+from app.rest.api import Call, Reply, Route, v1
 from app.rest.schemas import (
     ChangesQuerySchema,
     EditBodySchema,
@@ -82,32 +82,32 @@ CHANGE_ERRORS = (Code.MESSAGE_NOT_FOUND, Code.NOT_SENDER, Code.MESSAGE_DELETED, 
 
 
 ROUTES = [
-    Route("GET", "/api/rooms/{room_id}/messages", list_messages,
+    Route("GET", v1("/rooms/{room_id}/messages"), list_messages,
           "A page of history, ascending by seq: the newest, or before/after a seq", "messages",
           query=HistoryQuerySchema, response=PageSchema,
           errors=(Code.ROOM_NOT_FOUND, Code.NOT_MEMBER, Code.INVALID_PAYLOAD)),
-    Route("GET", "/api/rooms/{room_id}/changes", list_changes,
+    Route("GET", v1("/rooms/{room_id}/changes"), list_changes,
           "Messages edited or deleted after a cursor, as they are now, oldest change first", "messages",
           query=ChangesQuerySchema, response=ChangesSchema,
           errors=(Code.ROOM_NOT_FOUND, Code.NOT_MEMBER, Code.INVALID_PAYLOAD)),
-    Route("POST", "/api/rooms/{room_id}/messages", send_message,
+    Route("POST", v1("/rooms/{room_id}/messages"), send_message,
           "Send a message: 201 when stored, 200 when the client_ref was seen before", "messages",
           body=SendMessageSchema, response=ReceiptSchema, status=201, alt_status=(200,), errors=SEND_ERRORS),
-    Route("GET", "/api/messages/{message_id}", get_message, "One message as it is now (members only)", "messages",
+    Route("GET", v1("/messages/{message_id}"), get_message, "One message as it is now (members only)", "messages",
           response=MessageSchema, errors=(Code.MESSAGE_NOT_FOUND, Code.INVALID_PAYLOAD)),
-    Route("PATCH", "/api/messages/{message_id}", edit_message,
+    Route("PATCH", v1("/messages/{message_id}"), edit_message,
           "Edit my message's content; the room gets message:updated", "messages",
           body=EditBodySchema, response=EditedSchema,
           errors=(*CHANGE_ERRORS, Code.SYSTEM_MESSAGE, Code.CONTENT_EMPTY, Code.CONTENT_TOO_LONG,
                   Code.CONTENT_INVALID)),
-    Route("DELETE", "/api/messages/{message_id}", delete_message,
+    Route("DELETE", v1("/messages/{message_id}"), delete_message,
           "Delete my message (or any, as the room's owner), leaving a tombstone", "messages",
           response=DeletedSchema, errors=CHANGE_ERRORS),
-    Route("POST", "/api/messages/{message_id}/reactions", add_reaction,
+    Route("POST", v1("/messages/{message_id}/reactions"), add_reaction,
           "Add my reaction (one emoji) to a message; adding it twice changes nothing", "reactions",
           body=ReactionBodySchema, response=ReactedSchema,
           errors=(Code.MESSAGE_NOT_FOUND, Code.MESSAGE_DELETED, Code.INVALID_EMOJI, Code.INVALID_PAYLOAD)),
-    Route("DELETE", "/api/messages/{message_id}/reactions/{emoji}", remove_reaction,
+    Route("DELETE", v1("/messages/{message_id}/reactions/{emoji}"), remove_reaction,
           "Remove my reaction (the emoji percent-encoded in the path)", "reactions", response=ReactedSchema,
           errors=(Code.MESSAGE_NOT_FOUND, Code.MESSAGE_DELETED, Code.INVALID_EMOJI, Code.INVALID_PAYLOAD)),
 ]  # fmt: skip

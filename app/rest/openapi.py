@@ -12,17 +12,29 @@ from app.rest.schemas import ErrorResponseSchema
 from app.schemas.jsonschema import new_spec
 
 DESCRIPTION = """\
-REST API of the chat backend. Authenticate with `Authorization: Bearer <JWT>`. Every error is
-`{error, details, code, status}` with a stable `code`:
+REST API of the chat backend. Authenticate with `Authorization: Bearer <JWT>`; the routes of seed 003 (a
+Django service: `/api/conversations`, `/api/rooms/...`) also take the bare token, `Authorization: <JWT>`, as
+that service's clients send it (security scheme `bareToken`). Every error is `{error, details, code, status}`
+with a stable `code`:
 
 """ + "\n".join(f"- `{code.value}` ({STATUS[code]}): {text}" for code, text in DESCRIPTIONS.items())
 
 _PATH_PARAMETER = re.compile(r"{(\w+)}")
 
+# The token as the whole header value, no scheme (seed 003's clients: `headers: {Authorization: token}`).
+BARE_TOKEN = {
+    "type": "apiKey",
+    "in": "header",
+    "name": "Authorization",
+    "description": "The JWT itself as the whole `Authorization` value, without `Bearer ` (as seed 003's clients "
+    "send it). Taken only by the operations that list this scheme; `Bearer <JWT>` works there too.",
+}
+
 
 def build_openapi(routes: list[Route], version: str) -> dict:
     spec, _plugin = new_spec("Chat backend: REST API", version, DESCRIPTION)
     spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"})
+    spec.components.security_scheme("bareToken", BARE_TOKEN)
     spec.components.schema("ErrorResponse", schema=ErrorResponseSchema)
     for route in routes:
         spec.path(path=route.path, operations={route.method.lower(): _operation(route)})
@@ -69,7 +81,10 @@ def _operation(route: Route) -> dict:
             "content": {"application/json": {"schema": "ErrorResponse"}},
         }
     operation["responses"] = responses
-    operation["security"] = [{"bearer": []}] if route.auth else []
+    if not route.auth:
+        operation["security"] = []
+    else:  # alternatives: either scheme will do
+        operation["security"] = [{"bearer": []}, {"bareToken": []}] if route.bare_token else [{"bearer": []}]
     return operation
 
 

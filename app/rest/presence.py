@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from app.chat import payloads
 from app.chat.errors import Code
-from app.rest.api import Call, Route
+from app.rest.api import Call, Route, v1
 from app.rest.schemas import (
     AckBodySchema,
     AcknowledgedSchema,
@@ -42,21 +42,21 @@ async def ack_notifications(call: Call) -> dict:
 
 
 ROUTES = [
-    Route("GET", "/api/users/{user_id}/presence", get_presence,
+    Route("GET", v1("/users/{user_id}/presence"), get_presence,
           "A user's status and last-seen time (oneself, or someone who shares a room with the caller)", "presence",
           response=PresenceSchema, errors=(Code.USER_NOT_FOUND, Code.INVALID_PAYLOAD)),
-    Route("PUT", "/api/me/status", set_my_status,
+    Route("PUT", v1("/me/status"), set_my_status,
           "Choose the status shown while connected; others see it once a connection is alive", "presence",
           body=StatusBodySchema, response=PresenceSchema, errors=(Code.UNKNOWN_STATUS, Code.INVALID_PAYLOAD)),
-    Route("POST", "/api/rooms/{room_id}/read", mark_read,
+    Route("POST", v1("/rooms/{room_id}/read"), mark_read,
           "Mark a room read up to a seq (default: all); the cursor only moves forward", "presence",
           body=ReadBodySchema, response=ReadStateSchema,
           errors=(Code.ROOM_NOT_FOUND, Code.NOT_MEMBER, Code.READ_BEYOND_LAST, Code.INVALID_PAYLOAD)),
-    Route("GET", "/api/me/unread", get_unread, "My unread count per room and in total", "presence",
+    Route("GET", v1("/me/unread"), get_unread, "My unread count per room and in total", "presence",
           response=UnreadSchema),
-    Route("GET", "/api/notifications", list_notifications,
+    Route("GET", v1("/notifications"), list_notifications,
           "My pending notifications (stored while I was offline), newest `limit`, oldest first", "notifications",
           query=NotificationsQuerySchema, response=PendingNotificationsSchema, errors=(Code.INVALID_PAYLOAD,)),
-    Route("POST", "/api/notifications/ack", ack_notifications, "Mark pending notifications delivered",
+    Route("POST", v1("/notifications/ack"), ack_notifications, "Mark pending notifications delivered",
           "notifications", body=AckBodySchema, response=AcknowledgedSchema, errors=(Code.INVALID_PAYLOAD,)),
 ]  # fmt: skip

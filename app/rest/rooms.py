@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from app.chat import payloads
 from app.chat.errors import Code
-from app.rest.api import Call, Reply, Route
+from app.rest.api import Call, Reply, Route, v1
 from app.rest.schemas import AddMembersSchema, CreateGroupSchema, RoomListSchema, StartDirectSchema
 from app.schemas.payloads import RoomViewSchema
 
@@ -42,25 +42,25 @@ async def leave_room(call: Call) -> None:
 
 ROOM = (Code.ROOM_NOT_FOUND, Code.NOT_MEMBER)
 ROUTES = [
-    Route("GET", "/api/rooms", list_rooms, "List my rooms with last message and unread count", "rooms",
+    Route("GET", v1("/rooms"), list_rooms, "List my rooms with last message and unread count", "rooms",
           response=RoomListSchema),
-    Route("POST", "/api/rooms", create_group, "Create a group room owned by me", "rooms",
+    Route("POST", v1("/rooms"), create_group, "Create a group room owned by me", "rooms",
           body=CreateGroupSchema, response=RoomViewSchema, status=201,
           errors=(Code.INVALID_PAYLOAD, Code.CONTENT_INVALID, Code.TOO_MANY_MEMBERS)),
-    Route("POST", "/api/rooms/direct", start_direct,
+    Route("POST", v1("/rooms/direct"), start_direct,
           "Start (or find) the direct room with a user: 201 when created, 200 when it existed", "rooms",
           body=StartDirectSchema, response=RoomViewSchema, status=201, alt_status=(200,),
           errors=(Code.INVALID_PAYLOAD,)),
-    Route("GET", "/api/rooms/{room_id}", get_room, "Get one room with its members", "rooms",
+    Route("GET", v1("/rooms/{room_id}"), get_room, "Get one room with its members", "rooms",
           response=RoomViewSchema, errors=ROOM),
-    Route("POST", "/api/rooms/{room_id}/members", add_members, "Add members to a group (owner only)", "rooms",
+    Route("POST", v1("/rooms/{room_id}/members"), add_members, "Add members to a group (owner only)", "rooms",
           body=AddMembersSchema, response=RoomViewSchema,
           errors=(*ROOM, Code.INVALID_PAYLOAD, Code.NOT_OWNER, Code.DIRECT_ROOM_FIXED, Code.TOO_MANY_MEMBERS)),
-    Route("DELETE", "/api/rooms/{room_id}/members/{user_id}", remove_member,
+    Route("DELETE", v1("/rooms/{room_id}/members/{user_id}"), remove_member,
           "Remove a member from a group (owner only; removing yourself leaves)", "rooms", status=204,
           errors=(*ROOM, Code.NOT_OWNER, Code.DIRECT_ROOM_FIXED,
                   Code.MEMBER_NOT_FOUND)),
-    Route("POST", "/api/rooms/{room_id}/leave", leave_room,
+    Route("POST", v1("/rooms/{room_id}/leave"), leave_room,
           "Leave a group (an owner hands it to the longest-standing member)", "rooms", status=204,
           errors=(*ROOM, Code.DIRECT_ROOM_FIXED)),
 ]  # fmt: skip

@@ -4,7 +4,20 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from app.rest import attachments, dev, docs_pages, lists, me, messages, ops, presence, rooms, search, system
+from app.rest import (
+    attachments,
+    dev,
+    django_seed,
+    docs_pages,
+    lists,
+    me,
+    messages,
+    ops,
+    presence,
+    rooms,
+    search,
+    system,
+)
 from app.rest.api import CONTEXT, RestContext, Route, add_routes
 from app.rest.openapi import build_openapi
 from config.settings import AuthConfig
@@ -19,6 +32,7 @@ ROUTES: list[Route] = [
     *lists.ROUTES,
     *attachments.ROUTES,
     *search.ROUTES,
+    *django_seed.ROUTES,
 ]
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from app.chat.errors import Code
-from app.rest.api import Call, Route
+from app.rest.api import Call, Route, v1
 from app.rest.schemas import SearchQuerySchema
 from app.schemas.payloads import SearchResultsSchema
 
@@ -17,7 +17,7 @@ async def search_messages(call: Call) -> dict:
 
 
 ROUTES = [
-    Route("GET", "/api/search", search_messages,
+    Route("GET", v1("/search"), search_messages,
           "Search the persisted messages of my rooms (or of one room): every word must match, best first", "search",
           query=SearchQuerySchema, response=SearchResultsSchema,
           errors=(Code.SEARCH_QUERY_INVALID, Code.SEARCH_TOO_BROAD, Code.INVALID_PAYLOAD, Code.ROOM_NOT_FOUND,

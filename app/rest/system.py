@@ -1,13 +1,23 @@
-"""Routes without a token: health and the API documents."""
+"""Routes without a token: health and the API documents.
+
+Each document is built once and served at two paths: under the canonical API (`/api/v1/openapi.json`,
+`/api/v1/asyncapi.json`) and at the root `/api/` where clients have always looked for it. Both paths are
+operations of the OpenAPI document, the root one under its own operationId.
+"""
 
 from __future__ import annotations
 
 from aiohttp import web
 
-from app.rest.api import Call, Route
+from app.rest.api import Call, Route, v1
 from app.rest.schemas import HealthSchema
 
 DOCUMENTS = web.AppKey("api_documents", dict)
+
+OPENAPI_PATH = v1("/openapi.json")
+ASYNCAPI_PATH = v1("/asyncapi.json")
+OPENAPI_ROOT_PATH = "/api/openapi.json"  # the same documents, at the root
+ASYNCAPI_ROOT_PATH = "/api/asyncapi.json"
 
 
 async def health(call: Call) -> dict:
@@ -24,7 +34,12 @@ async def asyncapi_document(call: Call) -> dict:
 
 ROUTES = [
     Route("GET", "/health", health, "The process is alive", "system", response=HealthSchema, auth=False),
-    Route("GET", "/api/openapi.json", openapi_document, "This document", "system", auth=False),
-    Route("GET", "/api/asyncapi.json", asyncapi_document, "The AsyncAPI document of the Socket.IO protocol",
+    Route("GET", OPENAPI_PATH, openapi_document, "This document", "system", auth=False),
+    Route("GET", OPENAPI_ROOT_PATH, openapi_document, f"This document (the same as {OPENAPI_PATH})", "system",
+          auth=False, name="openapi_document_at_root"),
+    Route("GET", ASYNCAPI_PATH, asyncapi_document, "The AsyncAPI document of every real-time dialect",
           "system", auth=False),
+    Route("GET", ASYNCAPI_ROOT_PATH, asyncapi_document,
+          f"The AsyncAPI document of every real-time dialect (the same as {ASYNCAPI_PATH})", "system", auth=False,
+          name="asyncapi_document_at_root"),
 ]  # fmt: skip

@@ -1,5 +1,8 @@
 // The REST API, as one session calls it: its bearer token, and every call in its event log.
 
+/** Where the canonical REST API lives (the root /api/... paths are the seed services'). */
+export const API = "/api/v1";
+
 export class ApiError extends Error {
   constructor(status, body) {
     super((body && body.error) || `HTTP ${status}`);
@@ -71,13 +74,13 @@ export class Api {
   devToken(userId, name) {
     const json = { user_id: userId };
     if (name) json.name = name;
-    return this.request("POST", "/api/dev/token", { json, auth: false });
+    return this.request("POST", `${API}/dev/token`, { json, auth: false });
   }
 
   upload(file) {
     const form = new FormData();
     form.append("file", file, file.name);
-    return this.request("POST", "/api/attachments", { form });
+    return this.request("POST", `${API}/attachments`, { form });
   }
 }
 

@@ -1,6 +1,7 @@
 // The test page: a header (mode, API documents) and one or two panes, each an independent session with
 // its own token and its own Socket.IO connection. `#split` in the address opens the side-by-side mode.
 
+import { API } from "./api.js";
 import { h } from "./dom.js";
 import { icon } from "./icons.js";
 import { Pane } from "./pane.js";
@@ -59,8 +60,8 @@ const header = h("header", { class: "app-bar" },
     h("summary", {}, "API"),
     h("div", { class: "menu" },
       h("a", { href: "/api/docs", target: "_blank", rel: "noopener" }, "API docs viewer"),
-      h("a", { href: "/api/openapi.json", target: "_blank", rel: "noopener" }, "OpenAPI (REST)"),
-      h("a", { href: "/api/asyncapi.json", target: "_blank", rel: "noopener" }, "AsyncAPI (Socket.IO)"),
+      h("a", { href: `${API}/openapi.json`, target: "_blank", rel: "noopener" }, "OpenAPI (REST)"),
+      h("a", { href: `${API}/asyncapi.json`, target: "_blank", rel: "noopener" }, "AsyncAPI (real-time)"),
       h("a", { href: "/health", target: "_blank", rel: "noopener" }, "Health"))));
 
 body.replaceChildren(header, paneBox);

@@ -2,6 +2,7 @@
 // people, the open conversation and the side panel (members, notifications, search, event log).
 // Everything a user typed reaches the DOM through dom.js as text.
 
+import { API } from "./api.js";
 import { $, append, h, replace, safeUrl } from "./dom.js";
 import { ago, bytes, clock, hue, initials, plural, STATUSES } from "./format.js";
 import { icon } from "./icons.js";
@@ -83,7 +84,7 @@ export class Pane {
       h("div", { class: "card signin-card" },
         h("h2", {}, "Sign in ", h("span", { class: "pill" }, this.title)),
         this.devMode
-          ? [devForm, h("p", { class: "hint" }, "Development mode: the server mints a token for any user id (POST /api/dev/token).")]
+          ? [devForm, h("p", { class: "hint" }, `Development mode: the server mints a token for any user id (POST ${API}/dev/token).`)]
           : h("p", { class: "notice" }, "Development sign-in is off on this server (DEV_MODE). Paste a token made with ",
             h("code", {}, "run.py token USER_ID"), " or by your identity provider."),
         h("details", { class: "token-box", open: !this.devMode }, h("summary", {}, "Paste a token"), tokenForm),
@@ -1096,7 +1097,7 @@ export class Pane {
         h("div", { class: "section-head" }, h("h3", {}, `Pending (${session.pending.length})`),
           h("button", { type: "button", class: "btn small", disabled: !session.pending.length,
             on: { click: () => this.run(session.acknowledgeAll().then((count) => this.toast(`${plural(count, "notification")} acknowledged`, "info"))) } }, "Acknowledge all"),
-          h("button", { type: "button", class: "btn small ghost", title: "GET /api/notifications",
+          h("button", { type: "button", class: "btn small ghost", title: `GET ${API}/notifications`,
             on: { click: () => this.run(session.fetchPending()) } }, "Fetch")),
         h("p", { class: "hint" }, "Stored while you were offline; delivered on connect until acknowledged."),
         h("ul", { class: "list alerts pending-list" }, pending.length ? pending : h("li", { class: "empty" }, "Nothing pending."))),

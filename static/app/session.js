@@ -2,7 +2,7 @@
 // (rooms, people, favorites, notifications, the open room's timeline), and every action the page offers.
 // The view (pane.js) draws this state and calls the actions; this module never touches the DOM.
 
-import { Api } from "./api.js";
+import { API, Api } from "./api.js";
 import { Connection } from "./connection.js";
 import { EventLog } from "./log.js";
 
@@ -122,12 +122,12 @@ export class Session {
     await this.signInToken(answer.token, transport);
   }
 
-  /** Sign in with a token: checked over REST first (GET /api/me), then the connection opens. */
+  /** Sign in with a token: checked over REST first (GET /api/v1/me), then the connection opens. */
   async signInToken(token, transport) {
     token = token.trim().replace(/^bearer\s+/i, "");
     this.api.token = token;
     try {
-      this.user = await this.api.get("/api/me");
+      this.user = await this.api.get(`${API}/me`);
     } catch (error) {
       this.api.token = null;
       throw error;
@@ -276,7 +276,7 @@ export class Session {
     this.view.roomOpened();
     try {
       await this.join();
-      const page = await this.api.get(`/api/rooms/${path(roomId)}/messages`, { limit: PAGE_SIZE });
+      const page = await this.api.get(`${API}/rooms/${path(roomId)}/messages`, { limit: PAGE_SIZE });
       if (this.current !== roomId) return;
       this.timeline.merge(page.messages);
       this.timeline.hasOlder = page.has_more_before;
@@ -303,7 +303,7 @@ export class Session {
     const changed = [...timeline.merge(answer.messages), ...timeline.merge(answer.changed)];
     if (answer.has_more || answer.changes_more) {
       // Missed more than one catch-up holds: start again from the newest page.
-      const page = await this.api.get(`/api/rooms/${path(timeline.roomId)}/messages`, { limit: PAGE_SIZE });
+      const page = await this.api.get(`${API}/rooms/${path(timeline.roomId)}/messages`, { limit: PAGE_SIZE });
       timeline.messages.clear();
       timeline.merge(page.messages);
       timeline.hasOlder = page.has_more_before;
@@ -328,7 +328,7 @@ export class Session {
     this.view.olderLoading(true);
     try {
       const before = timeline.minSeq();
-      const page = await this.api.get(`/api/rooms/${path(timeline.roomId)}/messages`, { before, limit: PAGE_SIZE });
+      const page = await this.api.get(`${API}/rooms/${path(timeline.roomId)}/messages`, { before, limit: PAGE_SIZE });
       if (this.timeline !== timeline) return false;
       timeline.merge(page.messages);
       timeline.hasOlder = page.has_more_before;
@@ -380,7 +380,7 @@ export class Session {
   }
 
   async createGroup(name, participants) {
-    const room = this.setRoom(await this.api.post("/api/rooms", { name, participants }));
+    const room = this.setRoom(await this.api.post(`${API}/rooms`, { name, participants }));
     this.view.roomsChanged();
     await this.openRoom(room.id);
   }
@@ -393,7 +393,7 @@ export class Session {
   }
 
   async loadMembers(roomId) {
-    const view = await this.api.get(`/api/rooms/${path(roomId)}`);
+    const view = await this.api.get(`${API}/rooms/${path(roomId)}`);
     this.setRoom(view);
     this.view.membersChanged(roomId);
     this.view.roomsChanged();
@@ -401,21 +401,21 @@ export class Session {
 
   async addMembers(userIds) {
     const roomId = this.current;
-    const view = await this.api.post(`/api/rooms/${path(roomId)}/members`, { user_ids: userIds });
+    const view = await this.api.post(`${API}/rooms/${path(roomId)}/members`, { user_ids: userIds });
     this.setRoom(view);
     this.view.membersChanged(roomId);
   }
 
   async removeMember(userId) {
     const roomId = this.current;
-    await this.api.delete(`/api/rooms/${path(roomId, "members", userId)}`);
+    await this.api.delete(`${API}/rooms/${path(roomId, "members", userId)}`);
     if (this.user && userId === this.user.id) return this.left(roomId);
     await this.loadMembers(roomId);
   }
 
   async leaveRoom() {
     const roomId = this.current;
-    await this.api.post(`/api/rooms/${path(roomId)}/leave`, {});
+    await this.api.post(`${API}/rooms/${path(roomId)}/leave`, {});
     this.left(roomId);
   }
 
@@ -527,7 +527,7 @@ export class Session {
 
   /** A fresh signed link for a message's file (the one it carries expired). */
   async refreshLink(message) {
-    const answer = await this.api.get(`/api/messages/${path(message.id)}/attachment-url`);
+    const answer = await this.api.get(`${API}/messages/${path(message.id)}/attachment-url`);
     if (message.attachment) Object.assign(message.attachment, { url: answer.url, url_expires_at: answer.url_expires_at });
     return answer.url;
   }
@@ -577,7 +577,7 @@ export class Session {
   }
 
   async fetchPending() {
-    const answer = await this.api.get("/api/notifications");
+    const answer = await this.api.get(`${API}/notifications`);
     this.pending = answer.notifications;
     this.view.alertsChanged();
   }
@@ -594,7 +594,7 @@ export class Session {
     search.busy = true;
     this.view.searchChanged();
     try {
-      const answer = await this.api.get("/api/search", {
+      const answer = await this.api.get(`${API}/search`, {
         q: search.q,
         room_id: search.roomOnly && this.current ? this.current : undefined,
         cursor: more ? search.next : undefined,
@@ -614,7 +614,7 @@ export class Session {
   refreshPeople() {
     clearTimeout(this.peopleTimer);
     this.peopleTimer = setTimeout(() => {
-      this.api.get("/api/me/people").then((answer) => {
+      this.api.get(`${API}/me/people`).then((answer) => {
         for (const person of answer.people) this.people.set(person.user_id, person);
         this.view.peopleChanged();
         this.view.roomsChanged();

@@ -202,34 +202,34 @@ class Api:
     # Shortcuts that must succeed; they keep the tests about one thing each.
 
     async def create_group(self, owner: str, name: str = "Team", participants: list[str] = ()) -> dict:
-        reply = await self.post("/api/rooms", owner, json={"name": name, "participants": list(participants)})
+        reply = await self.post("/api/v1/rooms", owner, json={"name": name, "participants": list(participants)})
         assert reply.status == 201, reply
         return reply.body
 
     async def direct(self, user: str, other: str) -> dict:
-        reply = await self.post("/api/rooms/direct", user, json={"user_id": other})
+        reply = await self.post("/api/v1/rooms/direct", user, json={"user_id": other})
         assert reply.status in (200, 201), reply
         return reply.body
 
     async def send(self, user: str, room_id: str, content: str, client_ref: str | None = None) -> dict:
         reply = await self.post(
-            f"/api/rooms/{room_id}/messages", user, json={"content": content, "client_ref": client_ref}
+            f"/api/v1/rooms/{room_id}/messages", user, json={"content": content, "client_ref": client_ref}
         )
         assert reply.status == 201, reply
         return reply.body
 
     async def history(self, user: str, room_id: str, **params) -> dict:
-        reply = await self.get(f"/api/rooms/{room_id}/messages", user, params={k: str(v) for k, v in params.items()})
+        reply = await self.get(f"/api/v1/rooms/{room_id}/messages", user, params={k: str(v) for k, v in params.items()})
         assert reply.status == 200, reply
         return reply.body
 
     async def room(self, user: str, room_id: str) -> dict:
-        reply = await self.get(f"/api/rooms/{room_id}", user)
+        reply = await self.get(f"/api/v1/rooms/{room_id}", user)
         assert reply.status == 200, reply
         return reply.body
 
     async def rooms(self, user: str) -> list[dict]:
-        reply = await self.get("/api/rooms", user)
+        reply = await self.get("/api/v1/rooms", user)
         assert reply.status == 200, reply
         return reply.body["rooms"]
 

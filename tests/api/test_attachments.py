@@ -8,6 +8,7 @@ import asyncio
 import hashlib
 import hmac
 import os
+import re
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -41,7 +42,9 @@ def link_parts(url: str) -> tuple[str, str, str]:
     """(attachment id, expires, sig) of a download link."""
     parts = urlsplit(url)
     query = parse_qs(parts.query)
-    return parts.path.split("/")[3], query["expires"][0], query["sig"][0]
+    path = re.fullmatch(r"/api/v1/attachments/(\d+)/content", parts.path)
+    assert path is not None, url
+    return path.group(1), query["expires"][0], query["sig"][0]
 
 
 def sign(secret: str, attachment_id: str, expires: int) -> str:
@@ -63,7 +66,7 @@ def secret_of(api) -> str:
 
 
 async def upload(api, user: str, content: bytes, **kwargs) -> dict:
-    reply = await api.post("/api/attachments", user, data=form(content, **kwargs))
+    reply = await api.post("/api/v1/attachments", user, data=form(content, **kwargs))
     assert reply.status == 201, reply
     return reply.body
 
@@ -75,7 +78,7 @@ async def fetch(api, url: str):
 # Uploads.
 
 
-@pytest.mark.parametrize("path", ["/api/attachments", "/api/rooms/upload"])
+@pytest.mark.parametrize("path", ["/api/v1/attachments", "/api/rooms/upload"])
 @pytest.mark.parametrize("field", ["file", "myFile", "attachment"])
 async def test_an_upload_is_accepted_under_each_field_name_and_path(files_api, user_id, upload_dir, path, field):
     alice = user_id("alice")
@@ -83,7 +86,7 @@ async def test_an_upload_is_accepted_under_each_field_name_and_path(files_api, u
     assert reply.status == 201, reply
     body = reply.body
     assert (body["name"], body["content_type"], body["size"], body["kind"]) == ("notes.txt", "text/plain", 12, "file")
-    assert body["url"].startswith(f"/api/attachments/{body['id']}/content?expires=")
+    assert body["url"].startswith(f"/api/v1/attachments/{body['id']}/content?expires=")
     assert WIRE_TIME.match(body["url_expires_at"])
     if path == "/api/rooms/upload":  # the seed's names, besides the canonical ones
         assert body["file_location"] == body["url"]
@@ -172,7 +175,7 @@ async def test_a_browser_style_body_with_a_raw_utf8_name_is_read_and_cleaned(fil
 
 
 async def test_an_empty_upload_is_refused_and_leaves_no_file(files_api, user_id, upload_dir):
-    reply = await files_api.post("/api/attachments", user_id("alice"), data=form(b""))
+    reply = await files_api.post("/api/v1/attachments", user_id("alice"), data=form(b""))
     assert (reply.status, reply.code) == (400, "upload_empty")
     assert files_in(upload_dir) == []
 
@@ -204,17 +207,17 @@ async def test_an_upload_without_a_file_is_refused(files_api, user_id, upload_di
     alice = user_id("alice")
     fields_only = aiohttp.FormData()
     fields_only.add_field("note", "no file here")
-    reply = await files_api.post("/api/attachments", alice, data=fields_only)
+    reply = await files_api.post("/api/v1/attachments", alice, data=fields_only)
     assert (reply.status, reply.code) == (400, "upload_missing_file")
-    reply = await files_api.post("/api/attachments", alice, data=form(b"x", field="document"))
+    reply = await files_api.post("/api/v1/attachments", alice, data=form(b"x", field="document"))
     assert (reply.status, reply.code) == (400, "upload_missing_file")
-    reply = await files_api.post("/api/attachments", alice, json={"file": "aGVsbG8="})
+    reply = await files_api.post("/api/v1/attachments", alice, json={"file": "aGVsbG8="})
     assert (reply.status, reply.code) == (400, "upload_missing_file")
     assert files_in(upload_dir) == []
 
 
 async def test_an_upload_needs_a_token(files_api, upload_dir):
-    reply = await files_api.post("/api/attachments", data=form(b"x"))
+    reply = await files_api.post("/api/v1/attachments", data=form(b"x"))
     assert (reply.status, reply.code) == (401, "auth_required")
     assert files_in(upload_dir) == []
 
@@ -254,18 +257,18 @@ async def test_forged_and_altered_links_are_refused(files_api, user_id):
     flipped = ("0" if sig[0] != "0" else "1") + sig[1:]
     forged = sign("not-the-server-secret-" + "y" * 20, attachment_id, int(expires))
     cases = {
-        "another id": f"/api/attachments/{other_id}/content?expires={expires}&sig={sig}",
-        "later expiry": f"/api/attachments/{attachment_id}/content?expires={int(expires) + 3600}&sig={sig}",
-        "earlier expiry": f"/api/attachments/{attachment_id}/content?expires={int(expires) - 1}&sig={sig}",
-        "flipped signature": f"/api/attachments/{attachment_id}/content?expires={expires}&sig={flipped}",
-        "uppercase signature": f"/api/attachments/{attachment_id}/content?expires={expires}&sig={sig.upper()}",
-        "short signature": f"/api/attachments/{attachment_id}/content?expires={expires}&sig={sig[:-2]}",
-        "forged with another key": f"/api/attachments/{attachment_id}/content?expires={expires}&sig={forged}",
-        "no signature": f"/api/attachments/{attachment_id}/content?expires={expires}",
-        "no expiry": f"/api/attachments/{attachment_id}/content?sig={sig}",
-        "not a number": f"/api/attachments/{attachment_id}/content?expires=soon&sig={sig}",
-        "padded id": f"/api/attachments/0{attachment_id}/content?expires={expires}&sig={sig}",
-        "not an id": f"/api/attachments/passwd/content?expires={expires}&sig={sig}",
+        "another id": f"/api/v1/attachments/{other_id}/content?expires={expires}&sig={sig}",
+        "later expiry": f"/api/v1/attachments/{attachment_id}/content?expires={int(expires) + 3600}&sig={sig}",
+        "earlier expiry": f"/api/v1/attachments/{attachment_id}/content?expires={int(expires) - 1}&sig={sig}",
+        "flipped signature": f"/api/v1/attachments/{attachment_id}/content?expires={expires}&sig={flipped}",
+        "uppercase signature": f"/api/v1/attachments/{attachment_id}/content?expires={expires}&sig={sig.upper()}",
+        "short signature": f"/api/v1/attachments/{attachment_id}/content?expires={expires}&sig={sig[:-2]}",
+        "forged with another key": f"/api/v1/attachments/{attachment_id}/content?expires={expires}&sig={forged}",
+        "no signature": f"/api/v1/attachments/{attachment_id}/content?expires={expires}",
+        "no expiry": f"/api/v1/attachments/{attachment_id}/content?sig={sig}",
+        "not a number": f"/api/v1/attachments/{attachment_id}/content?expires=soon&sig={sig}",
+        "padded id": f"/api/v1/attachments/0{attachment_id}/content?expires={expires}&sig={sig}",
+        "not an id": f"/api/v1/attachments/passwd/content?expires={expires}&sig={sig}",
     }
     for case, url in cases.items():
         reply = await fetch(files_api, url)
@@ -276,9 +279,8 @@ async def test_forged_and_altered_links_are_refused(files_api, user_id):
 async def test_an_expired_link_is_refused_even_with_a_valid_signature(files_api, user_id):
     body = await upload(files_api, user_id("alice"), b"old\n")
     expired = int(time.time()) - 10
-    url = (
-        f"/api/attachments/{body['id']}/content?expires={expired}&sig={sign(secret_of(files_api), body['id'], expired)}"
-    )
+    signature = sign(secret_of(files_api), body["id"], expired)
+    url = f"/api/v1/attachments/{body['id']}/content?expires={expired}&sig={signature}"
     reply = await fetch(files_api, url)
     assert (reply.status, reply.code) == (403, "link_expired")
     assert WIRE_TIME.match(reply.body["details"]["expired_at"])
@@ -296,7 +298,7 @@ async def test_a_link_expires_after_its_ttl(api_with, user_id, upload_dir):
 async def test_a_valid_link_to_a_file_that_is_gone_answers_not_found(files_api, user_id, upload_dir):
     expires = int(time.time()) + 600
     unknown = "123456789"
-    url = f"/api/attachments/{unknown}/content?expires={expires}&sig={sign(secret_of(files_api), unknown, expires)}"
+    url = f"/api/v1/attachments/{unknown}/content?expires={expires}&sig={sign(secret_of(files_api), unknown, expires)}"
     reply = await fetch(files_api, url)
     assert (reply.status, reply.code) == (404, "attachment_not_found")
     body = await upload(files_api, user_id("alice"), b"soon gone\n")
@@ -389,7 +391,7 @@ async def test_a_member_gets_a_fresh_link_that_works(files_api, shared, seed):
     if seed:
         reply = await files_api.get("/api/rooms/refresh-url/", shared["bob"], params={"message_id": message_id})
     else:
-        reply = await files_api.get(f"/api/messages/{message_id}/attachment-url", shared["bob"])
+        reply = await files_api.get(f"/api/v1/messages/{message_id}/attachment-url", shared["bob"])
     assert reply.status == 200, reply
     link = reply.body
     assert {k: link[k] for k in ("id", "name", "content_type", "kind")} == {
@@ -413,7 +415,7 @@ async def test_checking_a_link_says_when_to_refresh(files_api, shared, seed):
         if seed:
             reply = await files_api.get("/api/rooms/check-url/", bob, params={"message_id": message_id, **params})
         else:
-            reply = await files_api.get(f"/api/messages/{message_id}/attachment-url/check", bob, params=params)
+            reply = await files_api.get(f"/api/v1/messages/{message_id}/attachment-url/check", bob, params=params)
         assert reply.status == 200, reply
         return reply.body
 
@@ -422,14 +424,14 @@ async def test_checking_a_link_says_when_to_refresh(files_api, shared, seed):
     assert await check() == {"refresh_url": True, "expires_at": None}  # which copy? refresh to be safe
     attachment_id, expires, sig = link_parts(file["url"])
     flipped = ("0" if sig[0] != "0" else "1") + sig[1:]
-    altered = f"/api/attachments/{attachment_id}/content?expires={expires}&sig={flipped}"
+    altered = f"/api/v1/attachments/{attachment_id}/content?expires={expires}&sig={flipped}"
     assert await check(altered) == {"refresh_url": True, "expires_at": None}
     secret = secret_of(files_api)
     soon = int(time.time()) + 20
-    expiring = f"/api/attachments/{attachment_id}/content?expires={soon}&sig={sign(secret, attachment_id, soon)}"
+    expiring = f"/api/v1/attachments/{attachment_id}/content?expires={soon}&sig={sign(secret, attachment_id, soon)}"
     assert (await check(expiring))["refresh_url"] is True
     past = int(time.time()) - 20
-    expired = f"/api/attachments/{attachment_id}/content?expires={past}&sig={sign(secret, attachment_id, past)}"
+    expired = f"/api/v1/attachments/{attachment_id}/content?expires={past}&sig={sign(secret, attachment_id, past)}"
     answer = await check(expired)
     assert answer["refresh_url"] is True and WIRE_TIME.match(answer["expires_at"])
     other = await upload(files_api, shared["alice"], b"another file\n")
@@ -447,7 +449,7 @@ async def test_links_by_message_are_refused_to_non_members_and_for_messages_with
             path = "/api/rooms/refresh-url/" if route == "seed-refresh" else "/api/rooms/check-url/"
             return await files_api.get(path, user, params={"message_id": message_id})
         suffix = "/check" if route == "check" else ""
-        return await files_api.get(f"/api/messages/{message_id}/attachment-url{suffix}", user)
+        return await files_api.get(f"/api/v1/messages/{message_id}/attachment-url{suffix}", user)
 
     assert (await ask(shared["alice"], shared["with"])).status == 200
     reply = await ask(shared["outsider"], shared["with"])
@@ -590,15 +592,14 @@ async def test_a_range_does_not_get_past_the_link_check(files_api, big_file, use
     body, _content = big_file
     attachment_id, expires, sig = link_parts(body["url"])
     flipped = ("0" if sig[0] != "0" else "1") + sig[1:]
-    forged = f"/api/attachments/{attachment_id}/content?expires={expires}&sig={flipped}"
+    forged = f"/api/v1/attachments/{attachment_id}/content?expires={expires}&sig={flipped}"
     for header in ("bytes=0-99", "bytes=-1", "bytes=999999999-"):  # even one the file could not satisfy
         reply = await ranged(files_api, forged, header)
         assert (reply.status, reply.code) == (403, "link_invalid"), header
         assert "Content-Range" not in reply.headers
     past = int(time.time()) - 10
-    expired = (
-        f"/api/attachments/{attachment_id}/content?expires={past}&sig={sign(secret_of(files_api), attachment_id, past)}"
-    )
+    signature = sign(secret_of(files_api), attachment_id, past)
+    expired = f"/api/v1/attachments/{attachment_id}/content?expires={past}&sig={signature}"
     reply = await ranged(files_api, expired, "bytes=0-99")
     assert (reply.status, reply.code) == (403, "link_expired")
 

@@ -73,42 +73,42 @@ def ec_key():
 
 
 async def _me(api, token: str):
-    return await api.get("/api/me", headers={"Authorization": f"Bearer {token}"})
+    return await api.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"})
 
 
 # --- Missing, malformed and forged tokens -------------------------------------------------------
 
 
 async def test_a_request_without_a_token_is_refused_with_auth_required(api):
-    reply = await api.get("/api/rooms")
+    reply = await api.get("/api/v1/rooms")
     assert (reply.status, reply.code) == (401, "auth_required")
     assert reply.headers["WWW-Authenticate"].lower().startswith("bearer")
 
 
 async def test_a_bearer_header_without_a_token_is_auth_required(api):
-    reply = await api.get("/api/rooms", headers={"Authorization": "Bearer "})
+    reply = await api.get("/api/v1/rooms", headers={"Authorization": "Bearer "})
     assert (reply.status, reply.code) == (401, "auth_required")
 
 
 async def test_credentials_of_another_scheme_are_not_a_bearer_token(api, user_id, token):
     basic = base64.b64encode(b"alice:secret").decode()
-    reply = await api.get("/api/rooms", headers={"Authorization": f"Basic {basic}"})
+    reply = await api.get("/api/v1/rooms", headers={"Authorization": f"Basic {basic}"})
     assert (reply.status, reply.code) == (401, "auth_required")
     # Even a valid JWT is not taken from a header that does not name the Bearer scheme.
-    reply = await api.get("/api/rooms", headers={"Authorization": token(user_id("alice"))})
+    reply = await api.get("/api/v1/rooms", headers={"Authorization": token(user_id("alice"))})
     assert (reply.status, reply.code) == (401, "auth_required")
 
 
 async def test_the_bearer_scheme_name_is_case_insensitive(api, user_id, token):
     alice = user_id("alice")
     for scheme in ("Bearer", "bearer", "BEARER"):
-        reply = await api.get("/api/me", headers={"Authorization": f"{scheme} {token(alice)}"})
+        reply = await api.get("/api/v1/me", headers={"Authorization": f"{scheme} {token(alice)}"})
         assert (reply.status, reply.body["id"]) == (200, alice), scheme
 
 
 @pytest.mark.parametrize("garbage", ["garbage", "a.b.c", "eyJhbGciOiJIUzI1NiJ9.e30", "....", "Bearer x"])
 async def test_a_malformed_token_is_invalid(api, garbage):
-    reply = await api.get("/api/me", headers={"Authorization": f"Bearer {garbage}"})
+    reply = await api.get("/api/v1/me", headers={"Authorization": f"Bearer {garbage}"})
     assert (reply.status, reply.code) == (401, "invalid_token")
     assert reply.headers["WWW-Authenticate"].lower().startswith("bearer")
 
@@ -325,7 +325,7 @@ async def test_a_claimed_name_shows_in_rooms_the_user_belongs_to(api, user_id):
     owner, bob = user_id("owner"), user_id("bob")
     room = await api.create_group(owner, participants=[bob])
     assert next(m for m in room["members"] if m["user_id"] == bob)["name"] is None
-    assert (await api.get("/api/me", bob, name="Bob Builder")).status == 200
+    assert (await api.get("/api/v1/me", bob, name="Bob Builder")).status == 200
     room = await api.room(owner, room["id"])
     assert next(m for m in room["members"] if m["user_id"] == bob)["name"] == "Bob Builder"
 
@@ -333,25 +333,25 @@ async def test_a_claimed_name_shows_in_rooms_the_user_belongs_to(api, user_id):
 async def test_a_disabled_user_is_refused_with_user_disabled(api_with, token, user_id):
     api = await api_with(USER_CACHE_TTL=0)
     user = user_id("soon-disabled")
-    assert (await api.get("/api/me", user)).status == 200
+    assert (await api.get("/api/v1/me", user)).status == 200
     assert await api.app[SERVICES].db.run(set_active, user, False)
     for reply in (
-        await api.get("/api/me", user),
-        await api.get("/api/rooms", user),
-        await api.post("/api/rooms", user, json={"name": "Not created"}),
+        await api.get("/api/v1/me", user),
+        await api.get("/api/v1/rooms", user),
+        await api.post("/api/v1/rooms", user, json={"name": "Not created"}),
     ):
         assert (reply.status, reply.code) == (403, "user_disabled"), reply
     # Signing in again with fresh claims does not enable the user.
-    reply = await api.get("/api/me", user, name="Still Me")
+    reply = await api.get("/api/v1/me", user, name="Still Me")
     assert (reply.status, reply.code) == (403, "user_disabled")
     assert await api.app[SERVICES].db.run(set_active, user, True)
-    assert (await api.get("/api/me", user)).status == 200
+    assert (await api.get("/api/v1/me", user)).status == 200
 
 
 async def test_a_user_disabled_before_ever_signing_in_is_refused(api, user_id):
     owner, bob = user_id("owner"), user_id("bob")
     await api.create_group(owner, participants=[bob])  # bob's row exists, bob never signed in
     assert await api.app[SERVICES].db.run(set_active, bob, False)
-    reply = await api.get("/api/me", bob)
+    reply = await api.get("/api/v1/me", bob)
     assert (reply.status, reply.code) == (403, "user_disabled")
-    assert (await api.get("/api/me", owner)).status == 200
+    assert (await api.get("/api/v1/me", owner)).status == 200

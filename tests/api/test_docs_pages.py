@@ -11,7 +11,7 @@ from pathlib import Path
 from markupsafe import escape
 
 from app.rest.docs_pages import DOCS_PATH, EVENTS_PATH, SWAGGER_UI_VERSION, events_table
-from app.rest.system import DOCUMENTS
+from app.rest.system import ASYNCAPI_PATH, DOCUMENTS, OPENAPI_PATH
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -85,7 +85,7 @@ async def test_the_api_docs_page_loads_only_local_assets_under_a_strict_csp(api,
                 assert await asset.json() == openapi_document
             else:
                 assert asset.content_type in expected_types[kind], (url, asset.content_type)
-    assert {"/api/openapi.json", "/api/asyncapi.json", EVENTS_PATH} <= page.linked
+    assert {OPENAPI_PATH, ASYNCAPI_PATH, EVENTS_PATH} <= page.linked
     for url in page.linked:
         assert url.startswith("/") and not url.startswith("//"), url
         async with api.client.get(url) as linked:
@@ -104,13 +104,24 @@ async def test_the_events_page_shows_every_event_and_schema_of_the_asyncapi_docu
     assert [url for url, kind in page.loaded.items() if kind == "script"] == []
     assert ANY_URL.findall(html) == []
     table = events_table(asyncapi)
-    names = {event["name"] for event in table["events"]}
-    documented = {m["name"] for c in asyncapi["channels"].values() for m in c["messages"].values()}
-    assert names == {name for name in documented if not name.endswith("(acknowledgement)")}
     assert len(table["events"]) == len(asyncapi["operations"])
+    # Grouped per channel (socket): each shows its address and every message it has, as an event or an answer.
+    assert [channel["key"] for channel in table["channels"]] == list(asyncapi["channels"])
+    assert {"socket", "fastapi", "django", "django-notifications", "django-conversation-notifications"} <= {
+        channel["key"] for channel in table["channels"]
+    }
+    for channel in table["channels"]:
+        events = channel["events"]
+        shown = {e["name"] for e in events} | {reply["name"] for e in events for reply in e["replies"]}
+        assert shown == {m["name"] for m in asyncapi["channels"][channel["key"]]["messages"].values()}, channel["key"]
+        assert f'id="channel-{channel["key"]}"' in html
+        assert f"<code>{escape(channel['address'])}</code>" in html
+        assert escape(channel["description"]) in html
     for event in table["events"]:
+        assert f'id="{event["anchor"]}"' in html
         assert f"<code>{escape(event['name'])}</code>" in html, event["name"]
         assert escape(event["payload"]) in html
+        assert all(escape(reply["payload"]) in html for reply in event["replies"])
     for schema in asyncapi["components"]["schemas"]:
         assert f'id="schema-{schema}"' in html
 
@@ -120,8 +131,12 @@ async def test_the_events_page_renders_the_document_as_text(api):
     document = copy.deepcopy(api.app[DOCUMENTS]["asyncapi"])
     document["info"]["description"] = "<script>alert(1)</script>"
     next(iter(document["operations"].values()))["summary"] = '<img src=x onerror="alert(2)">'
+    document["channels"]["fastapi"]["description"] = "<iframe src=/>"
+    document["channels"]["django"]["parameters"]["username"]["description"] = "<b>who</b>"
     api.app[DOCUMENTS]["asyncapi"] = document
     async with api.client.get(EVENTS_PATH) as response:
         html = await response.text()
     assert "<script>alert(1)" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
     assert "<img src=x" not in html and "&lt;img src=x" in html
+    assert "<iframe" not in html and "&lt;iframe src=/&gt;" in html
+    assert "<b>who" not in html and "&lt;b&gt;who&lt;/b&gt;" in html

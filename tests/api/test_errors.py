@@ -19,7 +19,7 @@ from tests.api.conftest import ERROR_KEYS
 # --- Routing ---------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("path", ["/api/nothing-here", "/api/rooms/1/nothing", "/api", "/nope"])
+@pytest.mark.parametrize("path", ["/api/v1/nothing-here", "/api/v1/rooms/1/nothing", "/api", "/nope"])
 async def test_an_unknown_route_is_a_json_not_found(api, user_id, path):
     for user in (None, user_id("alice")):
         reply = await api.get(path, user)
@@ -30,11 +30,11 @@ async def test_an_unknown_route_is_a_json_not_found(api, user_id, path):
 @pytest.mark.parametrize(
     ("method", "path", "allowed"),
     [
-        ("PUT", "/api/rooms", {"GET", "POST"}),
-        ("DELETE", "/api/rooms", {"GET", "POST"}),
-        ("PATCH", "/api/rooms/123", {"GET"}),
-        ("GET", "/api/rooms/123/leave", {"POST"}),
-        ("POST", "/api/me", {"GET"}),
+        ("PUT", "/api/v1/rooms", {"GET", "POST"}),
+        ("DELETE", "/api/v1/rooms", {"GET", "POST"}),
+        ("PATCH", "/api/v1/rooms/123", {"GET"}),
+        ("GET", "/api/v1/rooms/123/leave", {"POST"}),
+        ("POST", "/api/v1/me", {"GET"}),
         ("POST", "/health", {"GET"}),
     ],
 )
@@ -46,7 +46,7 @@ async def test_a_wrong_method_is_method_not_allowed_naming_the_allowed_ones(api,
 
 async def test_a_wrong_method_writes_nothing(api, user_id):
     alice = user_id("alice")
-    reply = await api.call("PUT", "/api/rooms", alice, json={"name": "Sneaky"})
+    reply = await api.call("PUT", "/api/v1/rooms", alice, json={"name": "Sneaky"})
     assert reply.status == 405
     assert await api.rooms(alice) == []
 
@@ -57,14 +57,14 @@ async def test_a_wrong_method_writes_nothing(api, user_id):
 @pytest.mark.parametrize("raw", [b"{", b"{'name': 'single quotes'}", b"name=Team", b"\xff\xfe", b'{"name": "T",}'])
 async def test_a_body_that_is_not_json_is_invalid_payload(api, user_id, raw):
     alice = user_id("alice")
-    reply = await api.post("/api/rooms", alice, data=raw, headers={"Content-Type": "application/json"})
+    reply = await api.post("/api/v1/rooms", alice, data=raw, headers={"Content-Type": "application/json"})
     assert (reply.status, reply.code) == (400, "invalid_payload")
     assert await api.rooms(alice) == []
 
 
 async def test_a_missing_body_is_invalid_payload(api, user_id):
     alice = user_id("alice")
-    reply = await api.post("/api/rooms", alice)
+    reply = await api.post("/api/v1/rooms", alice)
     assert (reply.status, reply.code) == (400, "invalid_payload")
     assert await api.rooms(alice) == []
 
@@ -73,9 +73,11 @@ async def test_a_body_larger_than_max_frame_bytes_is_payload_too_large(api_with,
     api = await api_with(MAX_FRAME_BYTES=2048)
     owner = user_id("owner")
     room_id = (await api.create_group(owner, "Big"))["id"]
-    reply = await api.post(f"/api/rooms/{room_id}/messages", owner, json={"content": "x" * 3000})
+    reply = await api.post(f"/api/v1/rooms/{room_id}/messages", owner, json={"content": "x" * 3000})
     assert (reply.status, reply.code) == (413, "payload_too_large")
-    reply = await api.post("/api/rooms", owner, json={"name": "T", "participants": [f"user-{i}" for i in range(300)]})
+    reply = await api.post(
+        "/api/v1/rooms", owner, json={"name": "T", "participants": [f"user-{i}" for i in range(300)]}
+    )
     assert (reply.status, reply.code) == (413, "payload_too_large")
     page = await api.history(owner, room_id)
     assert page["last_seq"] == 0
@@ -90,13 +92,13 @@ async def test_a_body_larger_than_max_frame_bytes_is_payload_too_large(api_with,
 async def test_error_bodies_have_exactly_error_details_code_and_status(api, user_id):
     alice = user_id("alice")
     replies = [
-        await api.get("/api/rooms"),
-        await api.get("/api/rooms", headers={"Authorization": "Bearer nope"}),
-        await api.get("/api/missing", alice),
-        await api.call("PUT", "/api/me", alice),
-        await api.post("/api/rooms", alice, json={"name": ""}),
-        await api.post("/api/rooms", alice, json={"nom": "T"}),
-        await api.get("/api/rooms/424242424242", alice),
+        await api.get("/api/v1/rooms"),
+        await api.get("/api/v1/rooms", headers={"Authorization": "Bearer nope"}),
+        await api.get("/api/v1/missing", alice),
+        await api.call("PUT", "/api/v1/me", alice),
+        await api.post("/api/v1/rooms", alice, json={"name": ""}),
+        await api.post("/api/v1/rooms", alice, json={"nom": "T"}),
+        await api.get("/api/v1/rooms/424242424242", alice),
     ]
     assert [r.status for r in replies] == [401, 401, 404, 405, 400, 400, 404]
     for reply in replies:
@@ -110,10 +112,10 @@ async def test_error_bodies_have_exactly_error_details_code_and_status(api, user
 
 async def test_every_response_has_a_request_id_and_an_incoming_one_is_kept(api, user_id):
     alice = user_id("alice")
-    ok = await api.get("/api/me", alice)
-    failed = await api.get("/api/rooms")
+    ok = await api.get("/api/v1/me", alice)
+    failed = await api.get("/api/v1/rooms")
     assert ok.headers["X-Request-Id"] != failed.headers["X-Request-Id"]
-    mine = await api.get("/api/rooms/1/nothing", headers={"X-Request-Id": "trace-me-123"})
+    mine = await api.get("/api/v1/rooms/1/nothing", headers={"X-Request-Id": "trace-me-123"})
     assert (mine.status, mine.headers["X-Request-Id"]) == (404, "trace-me-123")
     mine = await api.get("/health", headers={"X-Request-Id": "trace-me-456"})
     assert (mine.status, mine.headers["X-Request-Id"]) == (200, "trace-me-456")
@@ -131,28 +133,28 @@ async def test_too_many_requests_are_rate_limited_per_user(api_with, user_id):
     api = await api_with(API_RATE=0.2, API_BURST=3)
     alice, bob = user_id("alice"), user_id("bob")
     for _ in range(3):
-        assert (await api.get("/api/me", alice)).status == 200
-    reply = await api.get("/api/rooms", alice)
+        assert (await api.get("/api/v1/me", alice)).status == 200
+    reply = await api.get("/api/v1/rooms", alice)
     assert (reply.status, reply.code) == (429, "rate_limited")
     retry_after = reply.body["details"]["retry_after"]
     assert 0 < retry_after <= 5
     assert int(reply.headers["Retry-After"]) >= retry_after
     # Others are unaffected.
     for _ in range(3):
-        assert (await api.get("/api/me", bob)).status == 200
+        assert (await api.get("/api/v1/me", bob)).status == 200
 
 
 async def test_a_rate_limited_request_writes_nothing(api_with, user_id, sync_redis, settings):
     api = await api_with(API_RATE=0.05, API_BURST=2)
     alice, bob = user_id("alice"), user_id("bob")
     room_id = (await api.create_group(alice, "Kept"))["id"]
-    assert (await api.get("/api/me", alice)).status == 200
+    assert (await api.get("/api/v1/me", alice)).status == 200
     refused = [
-        await api.post("/api/rooms", alice, json={"name": "Not created"}),
-        await api.post("/api/rooms/direct", alice, json={"user_id": bob}),
-        await api.post(f"/api/rooms/{room_id}/messages", alice, json={"content": "not stored"}),
-        await api.post(f"/api/rooms/{room_id}/members", alice, json={"user_ids": [bob]}),
-        await api.post(f"/api/rooms/{room_id}/leave", alice),
+        await api.post("/api/v1/rooms", alice, json={"name": "Not created"}),
+        await api.post("/api/v1/rooms/direct", alice, json={"user_id": bob}),
+        await api.post(f"/api/v1/rooms/{room_id}/messages", alice, json={"content": "not stored"}),
+        await api.post(f"/api/v1/rooms/{room_id}/members", alice, json={"user_ids": [bob]}),
+        await api.post(f"/api/v1/rooms/{room_id}/leave", alice),
     ]
     assert [(r.status, r.code) for r in refused] == [(429, "rate_limited")] * len(refused)
     # Bob (who has his own budget) was neither added to the group nor given a direct room.
@@ -167,10 +169,10 @@ async def test_retry_after_is_long_enough_to_be_let_in_again(api_with, user_id):
     # 0.7 requests a second: the wait is about 1.43 s, so rounding down would send the client back too early.
     api = await api_with(API_RATE=0.7, API_BURST=1)
     alice = user_id("alice")
-    assert (await api.get("/api/me", alice)).status == 200
-    reply = await api.get("/api/me", alice)
+    assert (await api.get("/api/v1/me", alice)).status == 200
+    reply = await api.get("/api/v1/me", alice)
     assert (reply.status, reply.code) == (429, "rate_limited")
     wait = int(reply.headers["Retry-After"])
     assert wait >= reply.body["details"]["retry_after"]
     await asyncio.sleep(wait)
-    assert (await api.get("/api/me", alice)).status == 200
+    assert (await api.get("/api/v1/me", alice)).status == 200

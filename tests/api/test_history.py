@@ -125,20 +125,20 @@ async def test_limit_is_capped_by_history_page_max(api_with, user_id):
 )
 async def test_an_invalid_cursor_or_limit_is_refused(api, room_of_ten, params, field):
     room_id, owner, _bob = room_of_ten
-    reply = await api.get(f"/api/rooms/{room_id}/messages", owner, params=params)
+    reply = await api.get(f"/api/v1/rooms/{room_id}/messages", owner, params=params)
     assert (reply.status, reply.code) == (400, "invalid_payload")
     assert field in field_errors(reply)
 
 
 async def test_history_is_for_members_only(api, room_of_ten, user_id):
     room_id, _owner, _bob = room_of_ten
-    reply = await api.get(f"/api/rooms/{room_id}/messages", user_id("outsider"))
+    reply = await api.get(f"/api/v1/rooms/{room_id}/messages", user_id("outsider"))
     assert (reply.status, reply.code) == (403, "not_member")
 
 
 @pytest.mark.parametrize("room_id", ["999999999999", "abc"])
 async def test_history_of_an_unknown_room_is_room_not_found(api, user_id, room_id):
-    reply = await api.get(f"/api/rooms/{room_id}/messages", user_id("alice"))
+    reply = await api.get(f"/api/v1/rooms/{room_id}/messages", user_id("alice"))
     assert (reply.status, reply.code) == (404, "room_not_found")
 
 

@@ -19,15 +19,32 @@ from jsonschema.exceptions import ValidationError
 
 from app.chat.errors import DESCRIPTIONS, Code
 from app.chat.model import Attachment, Message
-from app.gateways.socketio.asyncapi import build_asyncapi
+from app.gateways.asyncapi import build_asyncapi
+from app.rest.api import API_PREFIX
 from app.rest.docs_pages import HTML_PAGES
 from app.rest.errors import STATUS
-from app.rest.system import DOCUMENTS
+from app.rest.system import ASYNCAPI_PATH, ASYNCAPI_ROOT_PATH, DOCUMENTS, OPENAPI_PATH, OPENAPI_ROOT_PATH
 from app.storage.messages import insert_batch
 from app.web import SERVICES, VERSION
 from tests.api.conftest import Contract
 
 HTTP_METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
+
+# The only operations outside the canonical API's prefix (/api/v1/): operations at the root, the seed services'
+# own paths, where their clients expect them, and the two documents at their root paths too.
+OUTSIDE_THE_PREFIX = {
+    "/health",
+    "/ready",
+    "/metrics",
+    "/api/metrics/queues",
+    "/api/rooms/upload",
+    "/api/rooms/check-url/",
+    "/api/rooms/refresh-url/",
+    "/api/conversations",
+    "/api/rooms/{username}/messages",
+    OPENAPI_ROOT_PATH,
+    ASYNCAPI_ROOT_PATH,
+}
 
 # The parts of OpenAPI 3.1 this document uses, with the rules of the specification that apply to them.
 OPENAPI_31_SUBSET = {
@@ -152,9 +169,25 @@ def _refs(node):
 
 
 async def test_the_served_document_is_the_one_the_contract_checks_use(api, openapi_document):
-    reply = await api.get("/api/openapi.json")
-    assert (reply.status, reply.headers["Content-Type"].split(";")[0]) == (200, "application/json")
-    assert reply.body == openapi_document
+    for path in (OPENAPI_PATH, OPENAPI_ROOT_PATH):
+        reply = await api.get(path)
+        assert (reply.status, reply.headers["Content-Type"].split(";")[0]) == (200, "application/json"), path
+        assert reply.body == openapi_document, path
+    # The AsyncAPI document too is one document at two paths.
+    asyncapi = [(await api.get(path)).body for path in (ASYNCAPI_PATH, ASYNCAPI_ROOT_PATH)]
+    assert asyncapi[0] == asyncapi[1] == api.app[DOCUMENTS]["asyncapi"]
+
+
+def test_the_canonical_api_is_under_v1_and_only_the_root_paths_listed_are_not(openapi_document):
+    assert API_PREFIX == "/api/v1"
+    paths = set(openapi_document["paths"])
+    assert {path for path in paths if not path.startswith(API_PREFIX + "/")} == OUTSIDE_THE_PREFIX
+    # Every root /api/ path of a canonical route is gone: the seed clients' paths (GET /api/rooms/<username>/
+    # messages...) would collide with it; that one is seed 003's.
+    templated = {path for path in paths if path.startswith("/api/rooms/{")}
+    assert templated == {"/api/rooms/{username}/messages"}
+    assert not paths & {"/api/rooms", "/api/me", "/api/rooms/{room_id}", "/api/rooms/{room_id}/messages"}
+    assert {OPENAPI_PATH, ASYNCAPI_PATH, API_PREFIX + "/rooms/{room_id}/messages"} <= paths
 
 
 async def test_the_document_is_valid_openapi_3_1(openapi_document):
@@ -203,17 +236,17 @@ def test_the_document_lists_every_error_code_with_its_status(openapi_document):
 
 async def test_every_route_of_the_router_is_documented_with_its_method_and_no_more(api):
     """Every route of the real app is an operation of the document it serves (same method), and every operation
-    is a route. The only routes left out: static files, the Socket.IO endpoint (the AsyncAPI document's address),
-    HEAD (aiohttp adds it beside each GET), and the pages for people listed in `docs_pages.HTML_PAGES`."""
+    is a route. The only routes left out: static files, the real-time sockets (the AsyncAPI document's channel
+    addresses), HEAD (aiohttp adds it beside each GET), and the pages for people listed in `docs_pages.HTML_PAGES`."""
     openapi_document = api.app[DOCUMENTS]["openapi"]
-    socket_path = build_asyncapi(VERSION)["channels"]["socket"]["address"]
+    socket_paths = {channel["address"] for channel in build_asyncapi(VERSION)["channels"].values()}
     routed, pages = set(), set()
     for route in api.app.router.routes():
         resource = route.resource
         if isinstance(resource, web.StaticResource) or route.method == "HEAD":
             continue
         path = resource.canonical if resource is not None else ""
-        if path == socket_path:
+        if path in socket_paths:
             continue
         if path in HTML_PAGES:
             pages.add((route.method, path))
@@ -221,7 +254,8 @@ async def test_every_route_of_the_router_is_documented_with_its_method_and_no_mo
             routed.add((route.method.lower(), path))
     documented = {(method, path) for path, method, _op in _operations(openapi_document)}
     assert routed == documented, {"not documented": routed - documented, "not routed": documented - routed}
-    assert ("get", "/health") in routed and ("post", "/api/rooms/{room_id}/messages") in routed
+    assert ("get", "/health") in routed and ("post", "/api/v1/rooms/{room_id}/messages") in routed
+    assert ("post", "/api/rooms/upload") in routed and ("get", OPENAPI_ROOT_PATH) in routed
     # The list of pages is not stale: each is a GET route of the app, and none is in the document.
     assert pages == {("GET", path) for path in HTML_PAGES}
     assert not HTML_PAGES & set(openapi_document["paths"])
@@ -231,7 +265,7 @@ async def test_every_route_of_the_router_is_documented_with_its_method_and_no_mo
 def test_the_contract_check_refuses_bodies_that_stray_from_the_schema(openapi_document):
     """The oracle itself can fail: a missing field, an extra field, a wrong type, a bad time are caught."""
     contract = Contract(openapi_document)
-    schema = contract.schema_for("/api/rooms/{room_id}/messages", "POST", 201)
+    schema = contract.schema_for("/api/v1/rooms/{room_id}/messages", "POST", 201)
     good = {
         "status": "sent",
         "id": "1",
@@ -251,7 +285,7 @@ def test_the_contract_check_refuses_bodies_that_stray_from_the_schema(openapi_do
     ):
         with pytest.raises(AssertionError):
             contract.validate(schema, bad)
-    error_schema = contract.schema_for("/api/me", "GET", 401)
+    error_schema = contract.schema_for("/api/v1/me", "GET", 401)
     with pytest.raises(AssertionError):
         contract.validate(error_schema, {"error": "x", "code": "auth_required", "status": 401})
 
@@ -280,7 +314,7 @@ async def _message_with_file(api, room_id: str, sender: str, attachment: dict) -
     return message.id
 
 
-async def test_every_operation_answers_as_documented(api, user_id, contract, openapi_document):
+async def test_every_operation_answers_as_documented(api, user_id, token, contract, openapi_document):
     """Drive each documented operation to its success statuses and usual errors; `api` validates every reply."""
     owner, bob, carol, outsider = user_id("owner"), user_id("bob"), user_id("carol"), user_id("outsider")
     statuses = []
@@ -296,109 +330,119 @@ async def test_every_operation_answers_as_documented(api, user_id, contract, ope
     await expect(200, "GET", "/metrics")
     await expect(400, "GET", "/metrics", params={"format": "xml"})
     await expect(200, "GET", "/api/metrics/queues")
-    await expect(200, "GET", "/api/openapi.json")
-    asyncapi = await expect(200, "GET", "/api/asyncapi.json")
-    assert asyncapi.body["asyncapi"].startswith(("2.", "3."))
-    await expect(200, "GET", "/api/me", owner, name="Owner")
-    await expect(401, "GET", "/api/me")
-    await expect(401, "GET", "/api/rooms", headers={"Authorization": "Bearer not-a-token"})
-    room = (await expect(201, "POST", "/api/rooms", owner, json={"name": "Spec", "participants": [bob]})).body
+    for path in (OPENAPI_PATH, OPENAPI_ROOT_PATH):
+        await expect(200, "GET", path)
+    for path in (ASYNCAPI_PATH, ASYNCAPI_ROOT_PATH):
+        asyncapi = await expect(200, "GET", path)
+        assert asyncapi.body["asyncapi"].startswith(("2.", "3."))
+    await expect(200, "GET", "/api/v1/me", owner, name="Owner")
+    await expect(401, "GET", "/api/v1/me")
+    await expect(401, "GET", "/api/v1/rooms", headers={"Authorization": "Bearer not-a-token"})
+    room = (await expect(201, "POST", "/api/v1/rooms", owner, json={"name": "Spec", "participants": [bob]})).body
     rid = room["id"]
-    await expect(400, "POST", "/api/rooms", owner, json={"name": ""})
-    await expect(400, "POST", "/api/rooms", owner, json={"name": "x\x00"})
-    await expect(200, "GET", "/api/rooms", owner)
-    await expect(201, "POST", "/api/rooms/direct", owner, json={"user_id": carol})
-    direct = (await expect(200, "POST", "/api/rooms/direct", carol, json={"user_id": owner})).body
-    await expect(400, "POST", "/api/rooms/direct", owner, json={})
-    await expect(200, "GET", f"/api/rooms/{rid}", bob)
-    await expect(403, "GET", f"/api/rooms/{rid}", outsider)
-    await expect(404, "GET", "/api/rooms/777777777777", owner)
-    await expect(200, "POST", f"/api/rooms/{rid}/members", owner, json={"user_ids": [carol, outsider]})
-    await expect(403, "POST", f"/api/rooms/{rid}/members", bob, json={"user_ids": [carol]})
-    await expect(409, "POST", f"/api/rooms/{direct['id']}/members", owner, json={"user_ids": [bob]})
-    await expect(400, "POST", f"/api/rooms/{rid}/members", owner, json={"user_ids": []})
-    await expect(201, "POST", f"/api/rooms/{rid}/messages", bob, json={"content": "hi", "client_ref": "spec-1"})
-    await expect(200, "POST", f"/api/rooms/{rid}/messages", bob, json={"content": "hi", "client_ref": "spec-1"})
-    await expect(201, "POST", f"/api/rooms/{rid}/messages", carol, json={"content": "x", "client_ref": "spec-2"})
+    await expect(400, "POST", "/api/v1/rooms", owner, json={"name": ""})
+    await expect(400, "POST", "/api/v1/rooms", owner, json={"name": "x\x00"})
+    await expect(200, "GET", "/api/v1/rooms", owner)
+    await expect(201, "POST", "/api/v1/rooms/direct", owner, json={"user_id": carol})
+    direct = (await expect(200, "POST", "/api/v1/rooms/direct", carol, json={"user_id": owner})).body
+    await expect(400, "POST", "/api/v1/rooms/direct", owner, json={})
+    await expect(200, "GET", f"/api/v1/rooms/{rid}", bob)
+    await expect(403, "GET", f"/api/v1/rooms/{rid}", outsider)
+    await expect(404, "GET", "/api/v1/rooms/777777777777", owner)
+    await expect(200, "POST", f"/api/v1/rooms/{rid}/members", owner, json={"user_ids": [carol, outsider]})
+    await expect(403, "POST", f"/api/v1/rooms/{rid}/members", bob, json={"user_ids": [carol]})
+    await expect(409, "POST", f"/api/v1/rooms/{direct['id']}/members", owner, json={"user_ids": [bob]})
+    await expect(400, "POST", f"/api/v1/rooms/{rid}/members", owner, json={"user_ids": []})
+    await expect(201, "POST", f"/api/v1/rooms/{rid}/messages", bob, json={"content": "hi", "client_ref": "spec-1"})
+    await expect(200, "POST", f"/api/v1/rooms/{rid}/messages", bob, json={"content": "hi", "client_ref": "spec-1"})
+    await expect(201, "POST", f"/api/v1/rooms/{rid}/messages", carol, json={"content": "x", "client_ref": "spec-2"})
     await expect(
-        409, "POST", f"/api/rooms/{direct['id']}/messages", carol, json={"content": "x", "client_ref": "spec-2"}
+        409, "POST", f"/api/v1/rooms/{direct['id']}/messages", carol, json={"content": "x", "client_ref": "spec-2"}
     )
-    await expect(400, "POST", f"/api/rooms/{rid}/messages", bob, json={"content": " "})
-    await expect(400, "POST", f"/api/rooms/{rid}/messages", bob, json={"content": 1})
-    await expect(404, "POST", "/api/rooms/777777777777/messages", bob, json={"content": "x"})
-    await expect(200, "GET", f"/api/rooms/{rid}/messages", carol, params={"limit": "1"})
-    await expect(400, "GET", f"/api/rooms/{rid}/messages", carol, params={"limit": "0"})
-    await expect(404, "GET", "/api/rooms/777777777777/messages", carol)
-    await expect(204, "DELETE", f"/api/rooms/{rid}/members/{outsider}", owner)
-    await expect(403, "GET", f"/api/rooms/{rid}/messages", outsider)
-    await expect(403, "POST", f"/api/rooms/{rid}/messages", outsider, json={"content": "x"})
-    await expect(404, "DELETE", f"/api/rooms/{rid}/members/{outsider}", owner)
-    await expect(403, "DELETE", f"/api/rooms/{rid}/members/{carol}", bob)
-    await expect(409, "DELETE", f"/api/rooms/{direct['id']}/members/{carol}", owner)
-    await expect(204, "POST", f"/api/rooms/{rid}/leave", carol)
-    await expect(403, "POST", f"/api/rooms/{rid}/leave", carol)
-    await expect(409, "POST", f"/api/rooms/{direct['id']}/leave", carol)
-    await expect(404, "POST", "/api/rooms/777777777777/leave", carol)
+    await expect(400, "POST", f"/api/v1/rooms/{rid}/messages", bob, json={"content": " "})
+    await expect(400, "POST", f"/api/v1/rooms/{rid}/messages", bob, json={"content": 1})
+    await expect(404, "POST", "/api/v1/rooms/777777777777/messages", bob, json={"content": "x"})
+    await expect(200, "GET", f"/api/v1/rooms/{rid}/messages", carol, params={"limit": "1"})
+    await expect(400, "GET", f"/api/v1/rooms/{rid}/messages", carol, params={"limit": "0"})
+    await expect(404, "GET", "/api/v1/rooms/777777777777/messages", carol)
+    await expect(204, "DELETE", f"/api/v1/rooms/{rid}/members/{outsider}", owner)
+    await expect(403, "GET", f"/api/v1/rooms/{rid}/messages", outsider)
+    await expect(403, "POST", f"/api/v1/rooms/{rid}/messages", outsider, json={"content": "x"})
+    await expect(404, "DELETE", f"/api/v1/rooms/{rid}/members/{outsider}", owner)
+    await expect(403, "DELETE", f"/api/v1/rooms/{rid}/members/{carol}", bob)
+    await expect(409, "DELETE", f"/api/v1/rooms/{direct['id']}/members/{carol}", owner)
+    await expect(204, "POST", f"/api/v1/rooms/{rid}/leave", carol)
+    await expect(403, "POST", f"/api/v1/rooms/{rid}/leave", carol)
+    await expect(409, "POST", f"/api/v1/rooms/{direct['id']}/leave", carol)
+    await expect(404, "POST", "/api/v1/rooms/777777777777/leave", carol)
     # Presence, reads and notifications.
-    await expect(200, "GET", f"/api/users/{bob}/presence", owner)
-    await expect(404, "GET", f"/api/users/{owner}/presence", "stranger-" + owner)
-    await expect(200, "PUT", "/api/me/status", owner, json={"status": "available"})
-    await expect(400, "PUT", "/api/me/status", owner, json={"status": "sleepy"})
-    await expect(200, "POST", f"/api/rooms/{rid}/read", owner, json={"seq": 1})
-    await expect(200, "POST", f"/api/rooms/{rid}/read", owner, json={})
-    await expect(409, "POST", f"/api/rooms/{rid}/read", owner, json={"seq": 99})
-    await expect(403, "POST", f"/api/rooms/{rid}/read", outsider, json={})
-    await expect(200, "GET", "/api/me/unread", bob)
-    await expect(200, "GET", "/api/notifications", bob)
-    await expect(400, "GET", "/api/notifications", bob, params={"limit": "0"})
-    await expect(200, "POST", "/api/notifications/ack", bob, json={"ids": ["1"]})
-    await expect(400, "POST", "/api/notifications/ack", bob, json={"ids": []})
-    # Search (nothing is persisted here: no worker runs; tests/api/test_search.py finds things).
-    await expect(200, "GET", "/api/search", bob, params={"q": "hi", "room_id": rid})
-    await expect(400, "GET", "/api/search", bob, params={"q": "!!!"})
-    await expect(403, "GET", "/api/search", outsider, params={"q": "hi", "room_id": rid})
+    await expect(200, "GET", f"/api/v1/users/{bob}/presence", owner)
+    await expect(404, "GET", f"/api/v1/users/{owner}/presence", "stranger-" + owner)
+    await expect(200, "PUT", "/api/v1/me/status", owner, json={"status": "available"})
+    await expect(400, "PUT", "/api/v1/me/status", owner, json={"status": "sleepy"})
+    await expect(200, "POST", f"/api/v1/rooms/{rid}/read", owner, json={"seq": 1})
+    await expect(200, "POST", f"/api/v1/rooms/{rid}/read", owner, json={})
+    await expect(409, "POST", f"/api/v1/rooms/{rid}/read", owner, json={"seq": 99})
+    await expect(403, "POST", f"/api/v1/rooms/{rid}/read", outsider, json={})
+    await expect(200, "GET", "/api/v1/me/unread", bob)
+    await expect(200, "GET", "/api/v1/notifications", bob)
+    await expect(400, "GET", "/api/v1/notifications", bob, params={"limit": "0"})
+    await expect(200, "POST", "/api/v1/notifications/ack", bob, json={"ids": ["1"]})
+    await expect(400, "POST", "/api/v1/notifications/ack", bob, json={"ids": []})
+    # Search (nothing is persisted here: no worker runs; tests/api/v1/test_search.py finds things).
+    await expect(200, "GET", "/api/v1/search", bob, params={"q": "hi", "room_id": rid})
+    await expect(400, "GET", "/api/v1/search", bob, params={"q": "!!!"})
+    await expect(403, "GET", "/api/v1/search", outsider, params={"q": "hi", "room_id": rid})
     # Rich messages: edit, delete, reactions; favorites and people.
-    mid = (await expect(201, "POST", f"/api/rooms/{rid}/messages", bob, json={"content": "edit me"})).body["id"]
-    await expect(200, "GET", f"/api/messages/{mid}", owner)
-    await expect(404, "GET", f"/api/messages/{mid}", outsider)
-    await expect(200, "PATCH", f"/api/messages/{mid}", bob, json={"content": "edited"})
-    await expect(403, "PATCH", f"/api/messages/{mid}", owner, json={"content": "not mine"})
-    await expect(400, "PATCH", f"/api/messages/{mid}", bob, json={"content": ""})
-    await expect(200, "POST", f"/api/messages/{mid}/reactions", owner, json={"emoji": "👍"})
-    await expect(400, "POST", f"/api/messages/{mid}/reactions", owner, json={"emoji": "plus one"})
-    await expect(200, "DELETE", f"/api/messages/{mid}/reactions/%F0%9F%91%8D", owner)
-    await expect(200, "DELETE", f"/api/messages/{mid}", owner)  # the room's owner
-    await expect(409, "DELETE", f"/api/messages/{mid}", bob)
-    await expect(200, "GET", f"/api/rooms/{rid}/changes", bob, params={"since": "0"})
-    await expect(403, "GET", f"/api/rooms/{rid}/changes", outsider)
-    await expect(400, "GET", f"/api/rooms/{rid}/changes", bob, params={"since": "x"})
-    await expect(404, "DELETE", "/api/messages/777777777777", bob)
-    await expect(200, "PUT", f"/api/me/favorites/room/{rid}", bob)
-    await expect(200, "PUT", f"/api/me/favorites/user/{owner}", bob)
-    await expect(404, "PUT", "/api/me/favorites/user/nobody-here-at-all", bob)
-    await expect(403, "PUT", f"/api/me/favorites/room/{rid}", outsider)
-    await expect(400, "PUT", f"/api/me/favorites/planet/{rid}", bob)
-    await expect(200, "DELETE", f"/api/me/favorites/room/{rid}", bob)
-    await expect(200, "GET", "/api/me/favorites", bob)
-    await expect(200, "GET", "/api/me/people", bob)
+    mid = (await expect(201, "POST", f"/api/v1/rooms/{rid}/messages", bob, json={"content": "edit me"})).body["id"]
+    await expect(200, "GET", f"/api/v1/messages/{mid}", owner)
+    await expect(404, "GET", f"/api/v1/messages/{mid}", outsider)
+    await expect(200, "PATCH", f"/api/v1/messages/{mid}", bob, json={"content": "edited"})
+    await expect(403, "PATCH", f"/api/v1/messages/{mid}", owner, json={"content": "not mine"})
+    await expect(400, "PATCH", f"/api/v1/messages/{mid}", bob, json={"content": ""})
+    await expect(200, "POST", f"/api/v1/messages/{mid}/reactions", owner, json={"emoji": "👍"})
+    await expect(400, "POST", f"/api/v1/messages/{mid}/reactions", owner, json={"emoji": "plus one"})
+    await expect(200, "DELETE", f"/api/v1/messages/{mid}/reactions/%F0%9F%91%8D", owner)
+    await expect(200, "DELETE", f"/api/v1/messages/{mid}", owner)  # the room's owner
+    await expect(409, "DELETE", f"/api/v1/messages/{mid}", bob)
+    await expect(200, "GET", f"/api/v1/rooms/{rid}/changes", bob, params={"since": "0"})
+    await expect(403, "GET", f"/api/v1/rooms/{rid}/changes", outsider)
+    await expect(400, "GET", f"/api/v1/rooms/{rid}/changes", bob, params={"since": "x"})
+    await expect(404, "DELETE", "/api/v1/messages/777777777777", bob)
+    await expect(200, "PUT", f"/api/v1/me/favorites/room/{rid}", bob)
+    await expect(200, "PUT", f"/api/v1/me/favorites/user/{owner}", bob)
+    await expect(404, "PUT", "/api/v1/me/favorites/user/nobody-here-at-all", bob)
+    await expect(403, "PUT", f"/api/v1/me/favorites/room/{rid}", outsider)
+    await expect(400, "PUT", f"/api/v1/me/favorites/planet/{rid}", bob)
+    await expect(200, "DELETE", f"/api/v1/me/favorites/room/{rid}", bob)
+    await expect(200, "GET", "/api/v1/me/favorites", bob)
+    await expect(200, "GET", "/api/v1/me/people", bob)
     # Attachments: uploads (ours and the seed's path), downloads through signed links, links by message.
-    uploaded = (await expect(201, "POST", "/api/attachments", bob, data=_file_form(b"spec\n"))).body
+    uploaded = (await expect(201, "POST", "/api/v1/attachments", bob, data=_file_form(b"spec\n"))).body
     await expect(201, "POST", "/api/rooms/upload", bob, data=_file_form(b"seed\n", "myFile"))
-    await expect(400, "POST", "/api/attachments", bob, data=_file_form(b""))
+    await expect(400, "POST", "/api/v1/attachments", bob, data=_file_form(b""))
     await expect(400, "POST", "/api/rooms/upload", bob, json={"myFile": "x"})
-    await expect(401, "POST", "/api/attachments", data=_file_form(b"x"))
+    await expect(401, "POST", "/api/v1/attachments", data=_file_form(b"x"))
     await expect(200, "GET", uploaded["url"])
     await expect(206, "GET", uploaded["url"], headers={"Range": "bytes=0-1"})
     await expect(416, "GET", uploaded["url"], headers={"Range": "bytes=99-"})
     await expect(403, "GET", uploaded["url"].replace("sig=", "sig=0"))
     file_mid = await _message_with_file(api, rid, bob, uploaded)
-    for path in (f"/api/messages/{file_mid}/attachment-url", f"/api/messages/{file_mid}/attachment-url/check"):
+    for path in (f"/api/v1/messages/{file_mid}/attachment-url", f"/api/v1/messages/{file_mid}/attachment-url/check"):
         await expect(200, "GET", path, owner)
         await expect(404, "GET", path, outsider)  # as for an unknown id
         await expect(404, "GET", path.replace(file_mid, "777777777777"), owner)
     for path in ("/api/rooms/refresh-url/", "/api/rooms/check-url/"):
         await expect(200, "GET", path, owner, params={"message_id": file_mid})
         await expect(400, "GET", path, owner)
+    # Seed 003's conversations, by username (carol gets hers by signing in with it), with a bare token too.
+    await expect(200, "GET", "/api/v1/me", headers={"Authorization": f"Bearer {token(carol, username=carol)}"})
+    await expect(200, "GET", "/api/conversations", owner)
+    await expect(200, "GET", "/api/conversations", headers={"Authorization": token(owner)})
+    await expect(401, "GET", "/api/conversations", headers={"Authorization": "garbage"})
+    await expect(200, "GET", f"/api/rooms/{carol}/messages", owner)
+    await expect(404, "GET", f"/api/rooms/{user_id('nobody')}/messages", owner)
+    await expect(400, "GET", f"/api/rooms/{carol}/messages", carol)
 
     # Each documented success status of each operation was met, and validated by the contract.
     documented_successes = {
@@ -417,9 +461,9 @@ async def test_every_operation_answers_as_documented(api, user_id, contract, ope
 async def test_the_413_of_a_body_route_is_documented_and_validates(api_with, user_id):
     api = await api_with(MAX_FRAME_BYTES=1024)
     owner = user_id("owner")
-    reply = await api.post("/api/rooms", owner, json={"name": "x" * 2000})
+    reply = await api.post("/api/v1/rooms", owner, json={"name": "x" * 2000})
     assert (reply.status, reply.code) == (413, "payload_too_large")
-    assert ("/api/rooms", "POST", 413) in api.contract.seen
+    assert ("/api/v1/rooms", "POST", 413) in api.contract.seen
 
 
 def _accepts(contract: Contract, schema: dict, instance: object) -> bool:
@@ -431,25 +475,25 @@ def _accepts(contract: Contract, schema: dict, instance: object) -> bool:
 
 
 REQUEST_BODIES = [
-    ("/api/rooms", {"name": "T"}),
-    ("/api/rooms", {"name": "T", "participants": ["p-1", 77]}),
-    ("/api/rooms", {"participants": []}),
-    ("/api/rooms", {"name": "T", "topic": "unknown"}),
-    ("/api/rooms", {"name": 3}),
-    ("/api/rooms", {"name": "T", "participants": [True]}),
-    ("/api/rooms", {"name": "T", "participants": [1.5]}),
-    ("/api/rooms/direct", {"user_id": 77}),
-    ("/api/rooms/direct", {"user_id": None}),
-    ("/api/rooms/direct", {"user_id": ""}),
-    ("/api/rooms/{room_id}/members", {"user_ids": ["x"]}),
-    ("/api/rooms/{room_id}/members", {"user_ids": []}),
-    ("/api/rooms/{room_id}/members", {"user_ids": ["x"], "role": "owner"}),
-    ("/api/rooms/{room_id}/messages", {"content": "hi"}),
-    ("/api/rooms/{room_id}/messages", {"content": "hi", "client_ref": None, "type": "text"}),
-    ("/api/rooms/{room_id}/messages", {"content": "hi", "type": "image"}),
-    ("/api/rooms/{room_id}/messages", {"content": "hi", "client_ref": 9}),
-    ("/api/rooms/{room_id}/messages", {"content": None}),
-    ("/api/rooms/{room_id}/messages", {"text": "hi"}),
+    ("/api/v1/rooms", {"name": "T"}),
+    ("/api/v1/rooms", {"name": "T", "participants": ["p-1", 77]}),
+    ("/api/v1/rooms", {"participants": []}),
+    ("/api/v1/rooms", {"name": "T", "topic": "unknown"}),
+    ("/api/v1/rooms", {"name": 3}),
+    ("/api/v1/rooms", {"name": "T", "participants": [True]}),
+    ("/api/v1/rooms", {"name": "T", "participants": [1.5]}),
+    ("/api/v1/rooms/direct", {"user_id": 77}),
+    ("/api/v1/rooms/direct", {"user_id": None}),
+    ("/api/v1/rooms/direct", {"user_id": ""}),
+    ("/api/v1/rooms/{room_id}/members", {"user_ids": ["x"]}),
+    ("/api/v1/rooms/{room_id}/members", {"user_ids": []}),
+    ("/api/v1/rooms/{room_id}/members", {"user_ids": ["x"], "role": "owner"}),
+    ("/api/v1/rooms/{room_id}/messages", {"content": "hi"}),
+    ("/api/v1/rooms/{room_id}/messages", {"content": "hi", "client_ref": None, "type": "text"}),
+    ("/api/v1/rooms/{room_id}/messages", {"content": "hi", "type": "image"}),
+    ("/api/v1/rooms/{room_id}/messages", {"content": "hi", "client_ref": 9}),
+    ("/api/v1/rooms/{room_id}/messages", {"content": None}),
+    ("/api/v1/rooms/{room_id}/messages", {"text": "hi"}),
 ]
 
 
@@ -485,7 +529,7 @@ async def test_the_documented_history_parameters_accept_what_the_server_accepts(
     room_id = (await api.create_group(owner, "Query"))["id"]
     parameters = {
         p["name"]: p["schema"]
-        for p in api.contract.document["paths"]["/api/rooms/{room_id}/messages"]["get"]["parameters"]
+        for p in api.contract.document["paths"]["/api/v1/rooms/{room_id}/messages"]["get"]["parameters"]
         if p["in"] == "query"
     }
     documented_ok = True
@@ -498,5 +542,5 @@ async def test_the_documented_history_parameters_accept_what_the_server_accepts(
             Draft202012Validator(parameters[name]).validate(value)
         except ValidationError:
             documented_ok = False
-    reply = await api.get(f"/api/rooms/{room_id}/messages", owner, params=query)
+    reply = await api.get(f"/api/v1/rooms/{room_id}/messages", owner, params=query)
     assert documented_ok == (reply.status == 200), reply

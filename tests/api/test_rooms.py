@@ -15,7 +15,7 @@ from tests.shapes import UNCHANGED_MESSAGE_FIELDS
 
 async def test_creating_a_group_makes_the_creator_its_owner(api, user_id):
     owner, bob, carol = user_id("owner"), user_id("bob"), user_id("carol")
-    reply = await api.post("/api/rooms", owner, json={"name": "Team", "participants": [bob, carol]})
+    reply = await api.post("/api/v1/rooms", owner, json={"name": "Team", "participants": [bob, carol]})
     assert reply.status == 201
     room = reply.body
     assert re.fullmatch(r"[1-9]\d*", room["id"])
@@ -39,7 +39,7 @@ async def test_participants_who_never_connected_are_members_and_see_the_room(api
 
 async def test_a_group_may_start_with_its_owner_alone(api, user_id):
     owner = user_id("owner")
-    reply = await api.post("/api/rooms", owner, json={"name": "Just me"})
+    reply = await api.post("/api/v1/rooms", owner, json={"name": "Just me"})
     assert reply.status == 201
     assert (members_of(reply.body), reply.body["member_count"]) == ([owner], 1)
 
@@ -91,7 +91,7 @@ async def test_the_room_name_is_trimmed(api, user_id):
 )
 async def test_an_invalid_group_is_refused_naming_each_bad_field(api, user_id, body, fields):
     owner = user_id("owner")
-    reply = await api.post("/api/rooms", owner, json=body)
+    reply = await api.post("/api/v1/rooms", owner, json=body)
     assert (reply.status, reply.code) == (400, "invalid_payload")
     assert set(field_errors(reply)) == fields
     assert await api.rooms(owner) == []
@@ -100,7 +100,7 @@ async def test_an_invalid_group_is_refused_naming_each_bad_field(api, user_id, b
 @pytest.mark.parametrize("name", ["", "   ", "\t\n", "x" * 201])
 async def test_an_empty_or_too_long_room_name_is_refused(api, user_id, name):
     owner = user_id("owner")
-    reply = await api.post("/api/rooms", owner, json={"name": name})
+    reply = await api.post("/api/v1/rooms", owner, json={"name": name})
     assert (reply.status, reply.code) == (400, "invalid_payload")
     assert "name" in field_errors(reply)
     assert await api.rooms(owner) == []
@@ -112,7 +112,7 @@ async def test_a_name_of_200_characters_is_accepted(api, user_id):
 
 async def test_a_room_name_with_a_nul_character_is_refused(api, user_id):
     owner = user_id("owner")
-    reply = await api.post("/api/rooms", owner, json={"name": "Te\x00am"})
+    reply = await api.post("/api/v1/rooms", owner, json={"name": "Te\x00am"})
     assert (reply.status, reply.code) == (400, "content_invalid")
     assert await api.rooms(owner) == []
 
@@ -120,7 +120,7 @@ async def test_a_room_name_with_a_nul_character_is_refused(api, user_id):
 @pytest.mark.parametrize("bad_id", [" padded", "tab\tinside", "x" * 256])
 async def test_an_unusable_participant_id_is_refused(api, user_id, bad_id):
     owner = user_id("owner")
-    reply = await api.post("/api/rooms", owner, json={"name": "T", "participants": [user_id("ok"), bad_id]})
+    reply = await api.post("/api/v1/rooms", owner, json={"name": "T", "participants": [user_id("ok"), bad_id]})
     assert (reply.status, reply.code) == (400, "invalid_payload")
     assert await api.rooms(owner) == []
 
@@ -129,7 +129,7 @@ async def test_a_group_larger_than_max_room_members_is_refused(api_with, user_id
     api = await api_with(MAX_ROOM_MEMBERS=3)
     owner = user_id("owner")
     too_many = [user_id("p") for _ in range(3)]
-    reply = await api.post("/api/rooms", owner, json={"name": "Crowd", "participants": too_many})
+    reply = await api.post("/api/v1/rooms", owner, json={"name": "Crowd", "participants": too_many})
     assert (reply.status, reply.code) == (409, "too_many_members")
     assert await api.rooms(owner) == []
     # Exactly the limit, the owner included, is fine.
@@ -142,22 +142,22 @@ async def test_a_group_larger_than_max_room_members_is_refused(api_with, user_id
 
 async def test_starting_a_direct_room_creates_it_once_with_both_members(api, user_id):
     alice, bob = user_id("alice"), user_id("bob")
-    await api.get("/api/me", bob, name="Bob")
-    first = await api.post("/api/rooms/direct", alice, json={"user_id": bob})
+    await api.get("/api/v1/me", bob, name="Bob")
+    first = await api.post("/api/v1/rooms/direct", alice, json={"user_id": bob})
     assert first.status == 201
     room = first.body
     assert (room["type"], room["name"], room["owner_id"]) == ("direct", None, None)
     assert sorted(members_of(room)) == sorted([alice, bob])
     assert all(m["role"] == "member" for m in room["members"])
     assert (room["peer"]["user_id"], room["peer"]["name"]) == (bob, "Bob")
-    again = await api.post("/api/rooms/direct", alice, json={"user_id": bob})
+    again = await api.post("/api/v1/rooms/direct", alice, json={"user_id": bob})
     assert (again.status, again.body["id"]) == (200, room["id"])
 
 
 async def test_the_direct_room_is_the_same_from_either_side(api, user_id):
     alice, bob = user_id("alice"), user_id("bob")
-    room = (await api.post("/api/rooms/direct", alice, json={"user_id": bob})).body
-    other_side = await api.post("/api/rooms/direct", bob, json={"user_id": alice})
+    room = (await api.post("/api/v1/rooms/direct", alice, json={"user_id": bob})).body
+    other_side = await api.post("/api/v1/rooms/direct", bob, json={"user_id": alice})
     assert (other_side.status, other_side.body["id"]) == (200, room["id"])
     assert other_side.body["peer"]["user_id"] == alice
     assert [r["id"] for r in await api.rooms(alice)] == [room["id"]]
@@ -174,7 +174,7 @@ async def test_each_pair_has_its_own_direct_room(api, user_id):
 
 async def test_a_direct_room_with_a_user_who_never_connected_is_created(api, user_id):
     alice, ghost = user_id("alice"), user_id("ghost")
-    reply = await api.post("/api/rooms/direct", alice, json={"user_id": ghost})
+    reply = await api.post("/api/v1/rooms/direct", alice, json={"user_id": ghost})
     assert reply.status == 201
     assert (reply.body["peer"]["user_id"], reply.body["peer"]["name"]) == (ghost, None)
     assert [r["id"] for r in await api.rooms(ghost)] == [reply.body["id"]]
@@ -183,8 +183,8 @@ async def test_a_direct_room_with_a_user_who_never_connected_is_created(api, use
 async def test_concurrent_starts_from_both_sides_make_one_room(api, user_id):
     pairs = [(user_id("alice"), user_id("bob")) for _ in range(6)]
     replies = await asyncio.gather(
-        *(api.post("/api/rooms/direct", a, json={"user_id": b}) for a, b in pairs),
-        *(api.post("/api/rooms/direct", b, json={"user_id": a}) for a, b in pairs),
+        *(api.post("/api/v1/rooms/direct", a, json={"user_id": b}) for a, b in pairs),
+        *(api.post("/api/v1/rooms/direct", b, json={"user_id": a}) for a, b in pairs),
     )
     for index, (alice, bob) in enumerate(pairs):
         mine, theirs = replies[index], replies[index + len(pairs)]
@@ -197,7 +197,7 @@ async def test_concurrent_starts_from_both_sides_make_one_room(api, user_id):
 @pytest.mark.parametrize("body", [{}, {"user_id": ""}, {"user_id": None}, {"user_id": ["b"]}, {"user_id": " b"}])
 async def test_an_invalid_direct_start_is_refused(api, user_id, body):
     alice = user_id("alice")
-    reply = await api.post("/api/rooms/direct", alice, json=body)
+    reply = await api.post("/api/v1/rooms/direct", alice, json=body)
     assert (reply.status, reply.code) == (400, "invalid_payload")
     assert await api.rooms(alice) == []
 
@@ -253,8 +253,8 @@ async def test_a_listed_room_shows_its_last_message_and_member_count(api, user_i
 
 async def test_a_listed_direct_room_names_the_other_member_as_peer(api, user_id):
     alice, bob = user_id("alice"), user_id("bob")
-    await api.get("/api/me", alice, name="Alice")
-    await api.get("/api/me", bob, name="Bob")
+    await api.get("/api/v1/me", alice, name="Alice")
+    await api.get("/api/v1/me", bob, name="Bob")
     room = await api.direct(alice, bob)
     [for_alice] = await api.rooms(alice)
     [for_bob] = await api.rooms(bob)
@@ -299,11 +299,11 @@ async def test_a_member_reads_the_room_with_its_members(api, user_id):
 
 async def test_a_non_member_cannot_read_a_room(api, user_id):
     room = await api.create_group(user_id("owner"), "Private", [user_id("bob")])
-    reply = await api.get(f"/api/rooms/{room['id']}", user_id("outsider"))
+    reply = await api.get(f"/api/v1/rooms/{room['id']}", user_id("outsider"))
     assert (reply.status, reply.code) == (403, "not_member")
 
 
 @pytest.mark.parametrize("room_id", ["999999999999", "0", "abc", "12abc", "-5", "1e3", "99999999999999999999999"])
 async def test_an_unknown_or_malformed_room_id_is_room_not_found(api, user_id, room_id):
-    reply = await api.get(f"/api/rooms/{room_id}", user_id("alice"))
+    reply = await api.get(f"/api/v1/rooms/{room_id}", user_id("alice"))
     assert (reply.status, reply.code) == (404, "room_not_found")

@@ -1,4 +1,4 @@
-"""GET /api/search end to end: messages sent over REST, persisted by a real worker, found, paged, refused.
+"""GET /api/v1/search end to end: messages sent over REST, persisted by a real worker, found, paged, refused.
 
 Every reply is checked against the OpenAPI document by the `api` helper.
 """
@@ -15,7 +15,7 @@ async def persisted(api, drain) -> None:
 
 
 async def search(api, user: str, q: str, **params) -> dict:
-    reply = await api.get("/api/search", user, params={"q": q, **{k: str(v) for k, v in params.items()}})
+    reply = await api.get("/api/v1/search", user, params={"q": q, **{k: str(v) for k, v in params.items()}})
     assert reply.status == 200, reply
     return reply.body
 
@@ -77,7 +77,7 @@ async def test_pages_follow_the_cursor_without_duplicates_or_gaps(api, user_id, 
     assert seen == [h["id"] for h in (await search(api, owner, "standup", limit=50))["hits"]]
     # A cursor belongs to its search: another query refuses it.
     cursor = (await search(api, owner, "standup", limit=1))["next_cursor"]
-    reply = await api.get("/api/search", owner, params={"q": "notes", "cursor": cursor})
+    reply = await api.get("/api/v1/search", owner, params={"q": "notes", "cursor": cursor})
     assert (reply.status, reply.code) == (400, "invalid_payload")
     assert "cursor" in reply.body["details"]["fields"]
 
@@ -89,13 +89,13 @@ async def test_who_may_search_what(api, user_id, drain):
     await persisted(api, drain)
     assert len((await search(api, member, "merger"))["hits"]) == 1
     assert (await search(api, outsider, "merger"))["hits"] == [], "an outsider finds nothing of the room"
-    reply = await api.get("/api/search", outsider, params={"q": "merger", "room_id": room_id})
+    reply = await api.get("/api/v1/search", outsider, params={"q": "merger", "room_id": room_id})
     assert (reply.status, reply.code) == (403, "not_member")
-    reply = await api.get("/api/search", owner, params={"q": "merger", "room_id": "777777777777"})
+    reply = await api.get("/api/v1/search", owner, params={"q": "merger", "room_id": "777777777777"})
     assert (reply.status, reply.code) == (404, "room_not_found")
-    reply = await api.get("/api/search", params={"q": "merger"})
+    reply = await api.get("/api/v1/search", params={"q": "merger"})
     assert (reply.status, reply.code) == (401, "auth_required")
-    assert (await api.delete(f"/api/rooms/{room_id}/members/{member}", owner)).status == 204
+    assert (await api.delete(f"/api/v1/rooms/{room_id}/members/{member}", owner)).status == 204
     assert (await search(api, member, "merger"))["hits"] == [], "a removed member no longer finds the room's messages"
 
 
@@ -115,7 +115,7 @@ async def test_bad_queries_get_clear_codes(api, user_id):
         ({"q": "ok", "sort": "new"}, 400, "invalid_payload", None),
     ]
     for params, status, code, reason in cases:
-        reply = await api.get("/api/search", user, params=params)
+        reply = await api.get("/api/v1/search", user, params=params)
         assert (reply.status, reply.code) == (status, code), (params, reply)
         if reason is not None:
             assert reply.body["details"]["reason"] == reason, reply

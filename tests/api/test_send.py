@@ -23,7 +23,7 @@ async def room(api, user_id):
 
 async def test_a_sent_message_is_acknowledged_with_a_receipt(api, room):
     room_id, owner, _bob = room
-    reply = await api.post(f"/api/rooms/{room_id}/messages", owner, json={"content": "hello", "client_ref": "c-1"})
+    reply = await api.post(f"/api/v1/rooms/{room_id}/messages", owner, json={"content": "hello", "client_ref": "c-1"})
     assert reply.status == 201
     receipt = reply.body
     assert set(receipt) == {"status", "id", "room_id", "seq", "client_ref", "created_at", "duplicate"}
@@ -52,10 +52,12 @@ async def test_a_message_without_client_ref_is_stored_each_time(api, room):
 
 async def test_resending_the_same_client_ref_returns_the_first_receipt_and_stores_nothing(api, room):
     room_id, owner, bob = room
-    first = await api.post(f"/api/rooms/{room_id}/messages", owner, json={"content": "once", "client_ref": "r-1"})
+    first = await api.post(f"/api/v1/rooms/{room_id}/messages", owner, json={"content": "once", "client_ref": "r-1"})
     assert first.status == 201
     for content in ("once", "changed my mind"):
-        again = await api.post(f"/api/rooms/{room_id}/messages", owner, json={"content": content, "client_ref": "r-1"})
+        again = await api.post(
+            f"/api/v1/rooms/{room_id}/messages", owner, json={"content": content, "client_ref": "r-1"}
+        )
         assert again.status == 200
         assert again.body == {**first.body, "duplicate": True}
     page = await api.history(bob, room_id)
@@ -77,7 +79,7 @@ async def test_a_client_ref_already_used_in_another_room_is_refused(api, room, u
     room_id, owner, _bob = room
     other = await api.create_group(owner, "Other")
     await api.send(owner, room_id, "first", client_ref="moved")
-    reply = await api.post(f"/api/rooms/{other['id']}/messages", owner, json={"content": "x", "client_ref": "moved"})
+    reply = await api.post(f"/api/v1/rooms/{other['id']}/messages", owner, json={"content": "x", "client_ref": "moved"})
     assert (reply.status, reply.code) == (409, "duplicate_client_ref")
     await _nothing_stored(api, owner, other["id"])
     assert (await api.history(owner, room_id))["last_seq"] == 1
@@ -86,7 +88,7 @@ async def test_a_client_ref_already_used_in_another_room_is_refused(api, room, u
 @pytest.mark.parametrize("content", ["", " ", "\n\t  \r\n", "\u3000"])
 async def test_empty_or_blank_content_is_refused(api, room, content):
     room_id, owner, _bob = room
-    reply = await api.post(f"/api/rooms/{room_id}/messages", owner, json={"content": content})
+    reply = await api.post(f"/api/v1/rooms/{room_id}/messages", owner, json={"content": content})
     assert (reply.status, reply.code) == (400, "content_empty")
     await _nothing_stored(api, owner, room_id)
 
@@ -95,7 +97,7 @@ async def test_content_longer_than_max_message_length_is_refused(api_with, user_
     api = await api_with(MAX_MESSAGE_LENGTH=10)
     owner = user_id("owner")
     room_id = (await api.create_group(owner, "Short"))["id"]
-    reply = await api.post(f"/api/rooms/{room_id}/messages", owner, json={"content": "x" * 11})
+    reply = await api.post(f"/api/v1/rooms/{room_id}/messages", owner, json={"content": "x" * 11})
     assert (reply.status, reply.code) == (400, "content_too_long")
     assert reply.body["details"] == {"max_length": 10, "length": 11}
     await _nothing_stored(api, owner, room_id)
@@ -107,7 +109,7 @@ async def test_content_longer_than_max_message_length_is_refused(api_with, user_
 
 async def test_content_with_a_nul_character_is_refused(api, room):
     room_id, owner, _bob = room
-    reply = await api.post(f"/api/rooms/{room_id}/messages", owner, json={"content": "a\x00b"})
+    reply = await api.post(f"/api/v1/rooms/{room_id}/messages", owner, json={"content": "a\x00b"})
     assert (reply.status, reply.code) == (400, "content_invalid")
     await _nothing_stored(api, owner, room_id)
 
@@ -115,7 +117,7 @@ async def test_content_with_a_nul_character_is_refused(api, room):
 async def test_content_with_a_lone_surrogate_is_refused(api, room):
     room_id, owner, _bob = room
     reply = await api.post(
-        f"/api/rooms/{room_id}/messages",
+        f"/api/v1/rooms/{room_id}/messages",
         owner,
         data=b'{"content": "broken \\ud800 text"}',
         headers={"Content-Type": "application/json"},
@@ -148,7 +150,7 @@ async def test_unicode_content_is_kept_exactly(api, room):
 )
 async def test_a_malformed_message_is_refused_naming_the_field(api, room, body, fields):
     room_id, owner, _bob = room
-    reply = await api.post(f"/api/rooms/{room_id}/messages", owner, json=body)
+    reply = await api.post(f"/api/v1/rooms/{room_id}/messages", owner, json=body)
     assert (reply.status, reply.code) == (400, "invalid_payload")
     assert set(field_errors(reply)) == fields
     await _nothing_stored(api, owner, room_id)
@@ -157,7 +159,7 @@ async def test_a_malformed_message_is_refused_naming_the_field(api, room, body, 
 @pytest.mark.parametrize("client_ref", ["", "x" * 129, "line\nbreak"])
 async def test_an_unusable_client_ref_is_refused(api, room, client_ref):
     room_id, owner, _bob = room
-    reply = await api.post(f"/api/rooms/{room_id}/messages", owner, json={"content": "hi", "client_ref": client_ref})
+    reply = await api.post(f"/api/v1/rooms/{room_id}/messages", owner, json={"content": "hi", "client_ref": client_ref})
     assert (reply.status, reply.code) == (400, "invalid_payload")
     await _nothing_stored(api, owner, room_id)
 
@@ -166,7 +168,7 @@ async def test_an_unusable_client_ref_is_refused(api, room, client_ref):
 async def test_a_body_that_is_not_an_object_is_refused(api, room, body):
     room_id, owner, _bob = room
     reply = await api.post(
-        f"/api/rooms/{room_id}/messages", owner, data=body, headers={"Content-Type": "application/json"}
+        f"/api/v1/rooms/{room_id}/messages", owner, data=body, headers={"Content-Type": "application/json"}
     )
     assert (reply.status, reply.code) == (400, "invalid_payload")
     await _nothing_stored(api, owner, room_id)
@@ -174,14 +176,14 @@ async def test_a_body_that_is_not_an_object_is_refused(api, room, body):
 
 async def test_only_members_send(api, room, user_id):
     room_id, owner, _bob = room
-    reply = await api.post(f"/api/rooms/{room_id}/messages", user_id("outsider"), json={"content": "let me in"})
+    reply = await api.post(f"/api/v1/rooms/{room_id}/messages", user_id("outsider"), json={"content": "let me in"})
     assert (reply.status, reply.code) == (403, "not_member")
     await _nothing_stored(api, owner, room_id)
 
 
 @pytest.mark.parametrize("room_id", ["999999999999", "abc"])
 async def test_sending_to_an_unknown_room_is_room_not_found(api, user_id, room_id):
-    reply = await api.post(f"/api/rooms/{room_id}/messages", user_id("alice"), json={"content": "anyone?"})
+    reply = await api.post(f"/api/v1/rooms/{room_id}/messages", user_id("alice"), json={"content": "anyone?"})
     assert (reply.status, reply.code) == (404, "room_not_found")
 
 
@@ -191,7 +193,7 @@ async def test_sending_too_fast_is_rate_limited_and_stores_nothing(api_with, use
     room_id = (await api.create_group(owner, "Slow"))["id"]
     await api.send(owner, room_id, "one")
     await api.send(owner, room_id, "two")
-    reply = await api.post(f"/api/rooms/{room_id}/messages", owner, json={"content": "three"})
+    reply = await api.post(f"/api/v1/rooms/{room_id}/messages", owner, json={"content": "three"})
     assert (reply.status, reply.code) == (429, "rate_limited")
     assert reply.body["details"]["retry_after"] > 0
     assert int(reply.headers["Retry-After"]) >= reply.body["details"]["retry_after"]

@@ -66,7 +66,7 @@ class Node:
 
     def mint(self, user_id: str, name: str | None = None) -> str:
         """A token from the node's own development route."""
-        return self.post("/api/dev/token", {"user_id": user_id, "name": name})["token"]
+        return self.post("/api/v1/dev/token", {"user_id": user_id, "name": name})["token"]
 
     def post(self, path: str, body: dict, token: str | None = None) -> dict:
         return self._call("POST", path, body, token)

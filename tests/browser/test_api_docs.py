@@ -87,7 +87,7 @@ async def test_swagger_ui_renders_every_operation_offline_under_the_csp(watched_
 
     document = server.app[DOCUMENTS]["openapi"]
     operations = [(m, p) for p, item in document["paths"].items() for m in item if m != "parameters"]
-    rooms = page.locator(".opblock.opblock-get", has=page.locator('[data-path="/api/rooms"]'))
+    rooms = page.locator(".opblock.opblock-get", has=page.locator('[data-path="/api/v1/rooms"]'))
     await async_api.expect(rooms).to_be_visible()
     await async_api.expect(page.locator(".opblock")).to_have_count(len(operations))
     await async_api.expect(page.locator(".info .title")).to_contain_text(document["info"]["title"])
@@ -114,6 +114,10 @@ async def test_the_events_page_shows_every_event_with_no_script(watched_page, se
     operations = server.app[DOCUMENTS]["asyncapi"]["operations"]
     await async_api.expect(page.locator("table tbody tr")).to_have_count(len(operations))
     await async_api.expect(page.locator("section.event", has_text="message:send").first).to_be_visible()
+    for channel in server.app[DOCUMENTS]["asyncapi"]["channels"]:  # one table per channel (socket)
+        await async_api.expect(page.locator(f'section.channel[id="channel-{channel}"] table')).to_be_visible()
+    fastapi = page.locator('section.channel[id="channel-fastapi"]')
+    await async_api.expect(fastapi.locator("section.event", has_text="new_message")).to_be_visible()
     ARTIFACTS.mkdir(exist_ok=True)
     await page.screenshot(path=str(ARTIFACTS / "api-events.png"))
     assert watched_page.errors == []

@@ -55,7 +55,7 @@ def converse(alice: ChatPane, bob: ChatPane, bob_name: str, alice_name: str) -> 
 def wait_pending(node, token: str, count: int) -> None:
     """Until the worker has stored `count` notifications for the token's user (bounded)."""
     deadline = time.monotonic() + WAIT_MS / 1000
-    while node.get("/api/notifications", token)["total"] < count:
+    while node.get("/api/v1/notifications", token)["total"] < count:
         assert time.monotonic() < deadline, "the worker stored no notification in time"
         time.sleep(0.1)
 
@@ -79,7 +79,7 @@ def test_two_users_chat_in_two_pages(open_page, browser_node, artifacts):
     bob.root.get_by_role("button", name="Acknowledge all").click(timeout=WAIT_MS)
     expect(pending).to_contain_text("Nothing pending.", timeout=WAIT_MS)
     wait_acknowledged = time.monotonic() + WAIT_MS / 1000
-    while browser_node.get("/api/notifications", browser_node.mint(bob_id, "Bob"))["total"]:
+    while browser_node.get("/api/v1/notifications", browser_node.mint(bob_id, "Bob"))["total"]:
         assert time.monotonic() < wait_acknowledged, "the pending notification was never acknowledged"
         time.sleep(0.1)
 

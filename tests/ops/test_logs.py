@@ -105,15 +105,17 @@ async def test_json_logs_of_real_processes_carry_ids_and_never_a_token_or_a_mess
     url = f"http://127.0.0.1:{port}"
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=WAIT)) as session:
         headers = {"Authorization": f"Bearer {alice_token}", "X-Request-Id": request_id}
-        async with session.post(url + "/api/rooms", json={"name": "Logs", "participants": [bob]}, headers=headers) as r:
+        async with session.post(
+            url + "/api/v1/rooms", json={"name": "Logs", "participants": [bob]}, headers=headers
+        ) as r:
             assert r.status == 201 and r.headers["X-Request-Id"] == request_id
             room = (await r.json())["id"]
         headers = {"Authorization": f"Bearer {bob_token}"}
         body = {"content": secret + " over REST", "client_ref": "rest-1"}
-        async with session.post(url + f"/api/rooms/{room}/messages", json=body, headers=headers) as r:
+        async with session.post(url + f"/api/v1/rooms/{room}/messages", json=body, headers=headers) as r:
             assert r.status == 201
         # A token where it does not belong (the query string): refused (an unknown parameter), not logged.
-        async with session.get(url + f"/api/rooms/{room}/messages?token={bob_token}", headers=headers) as r:
+        async with session.get(url + f"/api/v1/rooms/{room}/messages?token={bob_token}", headers=headers) as r:
             assert r.status == 400
 
     a = RecordingClient()
@@ -153,7 +155,7 @@ async def test_json_logs_of_real_processes_carry_ids_and_never_a_token_or_a_mess
     assert secret not in raw, "a message's content was logged"
     for token in (alice_token, bob_token):
         assert token not in raw and token.rsplit(".", 1)[1] not in raw, "a token was logged"
-    assert any(line.get("request_id") == request_id and "POST /api/rooms" in line["message"] for line in node_lines)
+    assert any(line.get("request_id") == request_id and "POST /api/v1/rooms" in line["message"] for line in node_lines)
     connection_lines = [line for line in node_lines if line.get("connection_id") == sid]
     assert any("connected as user" in line["message"] for line in connection_lines), connection_lines
     assert any(line["message"].startswith("disconnected") for line in connection_lines), connection_lines

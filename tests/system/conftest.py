@@ -300,7 +300,7 @@ async def sio(sys_token) -> Callable[..., Awaitable[RecordingClient]]:
 
 async def create_room(http: aiohttp.ClientSession, node: Proc, token: str, name: str, participants: list[str]) -> str:
     async with http.post(
-        node.url + "/api/rooms",
+        node.url + "/api/v1/rooms",
         json={"name": name, "participants": participants},
         headers={"Authorization": f"Bearer {token}"},
     ) as response:

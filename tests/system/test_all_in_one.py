@@ -132,12 +132,12 @@ def test_the_all_in_one_serves_persists_and_stops_everything_on_ctrl_c(procs, da
     )
     assert minted.returncode == 0, minted.stderr
     token = minted.stdout.strip()
-    status, room = call("POST", f"{proc.url}/api/rooms", token, {"name": "All in one", "participants": ["bob"]})
+    status, room = call("POST", f"{proc.url}/api/v1/rooms", token, {"name": "All in one", "participants": ["bob"]})
     assert status == 201, room
     for i in range(3):
-        status, sent = call("POST", f"{proc.url}/api/rooms/{room['id']}/messages", token, {"content": f"hi {i} ✓"})
+        status, sent = call("POST", f"{proc.url}/api/v1/rooms/{room['id']}/messages", token, {"content": f"hi {i} ✓"})
         assert status == 201 and sent["seq"] == i + 1, sent
-    status, page = call("GET", f"{proc.url}/api/rooms/{room['id']}/messages", token)
+    status, page = call("GET", f"{proc.url}/api/v1/rooms/{room['id']}/messages", token)
     assert status == 200 and [m["content"] for m in page["messages"]] == ["hi 0 ✓", "hi 1 ✓", "hi 2 ✓"]
 
     # Persisted by the worker: the rows are in the embedded Postgres and the outbox is empty.

@@ -56,7 +56,7 @@ async def test_a_message_sent_on_one_node_reaches_the_other_node_once_and_postgr
     # A resend with the same client_ref on the *other* node (over REST) is recognised: no second message.
     first = acks[0]["data"]
     async with http.post(
-        f"{node2.url}/api/rooms/{room}/messages",
+        f"{node2.url}/api/v1/rooms/{room}/messages",
         json={"content": sent[first["client_ref"]][1], "client_ref": first["client_ref"]},
         headers={"Authorization": f"Bearer {sys_token(alice)}"},
     ) as response:
@@ -106,7 +106,7 @@ async def test_messages_acked_by_a_web_node_killed_before_it_enqueued_them_reach
     assert stored_messages(pg, [room]) == expected_rows(acks, sent)
     # The surviving node serves the whole history.
     async with http.get(
-        f"{cluster.nodes[1].url}/api/rooms/{room}/messages", headers={"Authorization": f"Bearer {sys_token(bob)}"}
+        f"{cluster.nodes[1].url}/api/v1/rooms/{room}/messages", headers={"Authorization": f"Bearer {sys_token(bob)}"}
     ) as response:
         page = await response.json()
     assert [m["content"] for m in page["messages"]] == [sent[f"k{i}"][1] for i in range(40)]
@@ -130,7 +130,7 @@ async def test_a_job_killed_mid_run_is_not_dropped_and_ends_in_rqs_failed_regist
         sent, contents = [], {}
         for i in range(5):
             async with http.post(
-                f"{node.url}/api/rooms/{room}/messages",
+                f"{node.url}/api/v1/rooms/{room}/messages",
                 json={"content": f"mid-run {i}", "client_ref": f"m{i}"},
                 headers={"Authorization": f"Bearer {sys_token(alice)}"},
             ) as response:

@@ -51,7 +51,7 @@ async def first_arrival(client: RecordingClient, user: str, status: str, timeout
 
 
 async def get_presence(http, node, token: str, user: str) -> dict:
-    async with http.get(f"{node.url}/api/users/{user}/presence", headers={"Authorization": f"Bearer {token}"}) as r:
+    async with http.get(f"{node.url}/api/v1/users/{user}/presence", headers={"Authorization": f"Bearer {token}"}) as r:
         body = await r.json()
         assert r.status == 200, body
         return body

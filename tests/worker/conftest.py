@@ -105,7 +105,7 @@ async def group(client, token, user_id) -> Group:
     """A group room created over REST (so its users and memberships are real rows): an owner and two members."""
     owner, bob, carol = user_id("owner"), user_id("bob"), user_id("carol")
     response = await client.post(
-        "/api/rooms",
+        "/api/v1/rooms",
         json={"name": "W", "participants": [bob, carol]},
         headers={"Authorization": f"Bearer {token(owner)}"},
     )

@@ -12,7 +12,9 @@ from app.storage.models import MessageRow
 @pytest.fixture
 async def room(client, token, user_id):
     owner = user_id("owner")
-    response = await client.post("/api/rooms", json={"name": "W"}, headers={"Authorization": f"Bearer {token(owner)}"})
+    response = await client.post(
+        "/api/v1/rooms", json={"name": "W"}, headers={"Authorization": f"Bearer {token(owner)}"}
+    )
     return (await response.json())["id"], owner
 
 
@@ -22,7 +24,7 @@ async def test_acknowledged_messages_are_persisted_once_and_leave_the_outbox(
     room_id, owner = room
     headers = {"Authorization": f"Bearer {token(owner)}"}
     for i in range(5):
-        response = await client.post(f"/api/rooms/{room_id}/messages", json={"content": f"m{i}"}, headers=headers)
+        response = await client.post(f"/api/v1/rooms/{room_id}/messages", json={"content": f"m{i}"}, headers=headers)
         assert response.status == 201
     keys = Keys(settings.redis.redis_prefix)
     assert sync_redis.hexists(keys.outbox, outbox_field(room_id, 5))
@@ -35,7 +37,7 @@ async def test_acknowledged_messages_are_persisted_once_and_leave_the_outbox(
 async def test_a_duplicated_job_inserts_nothing_twice(client, room, token, drain, sync_redis, settings):
     room_id, owner = room
     headers = {"Authorization": f"Bearer {token(owner)}"}
-    await client.post(f"/api/rooms/{room_id}/messages", json={"content": "once"}, headers=headers)
+    await client.post(f"/api/v1/rooms/{room_id}/messages", json={"content": "once"}, headers=headers)
     keys = Keys(settings.redis.redis_prefix)
     body = sync_redis.hget(keys.outbox, outbox_field(room_id, 1))
     await drain()

@@ -44,20 +44,20 @@ class Web:
     async def upload(self, user: str, content: bytes) -> dict:
         form = aiohttp.FormData()
         form.add_field("file", content, filename="notes.bin", content_type="application/octet-stream")
-        response = await self.client.post("/api/attachments", data=form, headers=self.auth(user))
+        response = await self.client.post("/api/v1/attachments", data=form, headers=self.auth(user))
         assert response.status == 201, await response.text()
         return await response.json()
 
     async def room(self, owner: str) -> str:
         response = await self.client.post(
-            "/api/rooms", json={"name": "Files", "participants": []}, headers=self.auth(owner)
+            "/api/v1/rooms", json={"name": "Files", "participants": []}, headers=self.auth(owner)
         )
         assert response.status == 201, await response.text()
         return (await response.json())["id"]
 
     async def send(self, user: str, room_id: str, attachment_id: str) -> tuple[int, dict]:
         response = await self.client.post(
-            f"/api/rooms/{room_id}/messages", json={"attachment_id": attachment_id}, headers=self.auth(user)
+            f"/api/v1/rooms/{room_id}/messages", json={"attachment_id": attachment_id}, headers=self.auth(user)
         )
         return response.status, await response.json()
 
@@ -66,7 +66,7 @@ class Web:
             return response.status, await response.read()
 
     async def history(self, user: str, room_id: str) -> list[dict]:
-        response = await self.client.get(f"/api/rooms/{room_id}/messages?limit=200", headers=self.auth(user))
+        response = await self.client.get(f"/api/v1/rooms/{room_id}/messages?limit=200", headers=self.auth(user))
         assert response.status == 200, await response.text()
         return (await response.json())["messages"]
 

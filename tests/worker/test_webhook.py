@@ -58,7 +58,7 @@ def verified(headers: dict[str, str], body: bytes, secret: str = SECRET) -> bool
 
 
 async def pending_ids(client, token, user: str) -> list[str]:
-    response = await client.get("/api/notifications", headers={"Authorization": f"Bearer {token(user)}"})
+    response = await client.get("/api/v1/notifications", headers={"Authorization": f"Bearer {token(user)}"})
     assert response.status == 200, await response.text()
     return [n["id"] for n in (await response.json())["notifications"]]
 
