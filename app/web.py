@@ -28,12 +28,14 @@ from app.chat.ids import MAX_NODE, Snowflake, SystemClock
 from app.chat.rules import Limits
 from app.chat.service import Chat, build_chat
 from app.files.local import LocalBlobStore
-from app.gateways.socketio.asyncapi import build_asyncapi
+from app.gateways import websocket
+from app.gateways.asyncapi import build_asyncapi
 from app.gateways.socketio.server import GatewayOptions, SocketGateway
 from app.jobs.batcher import PersistBatcher
 from app.jobs.flush import FlushRequester
 from app.jobs.queues import enqueue_flush, enqueue_persist, open_queue
 from app.ops import node as node_ops
+from app.realtime.hub import Hub, SessionOptions
 from app.rest import routes
 from app.rest.api import RestContext
 from app.rest.errors import error_middleware
@@ -42,6 +44,7 @@ from app.state.keys import MESSAGES_QUEUE, PRESENCE_QUEUE, Keys
 from app.state.message_log import RedisMessageLog
 from app.state.presence import RedisPresence
 from app.state.rate_limit import RedisRateLimiter
+from app.state.viewers import RedisViewers
 from app.storage import migrate
 from app.storage.attachments import PgAttachmentStore
 from app.storage.database import AsyncDatabase, open_database
@@ -74,7 +77,8 @@ class Services:
     ids: Snowflake
     chat: Chat
     verifier: TokenVerifier
-    gateway: SocketGateway
+    hub: Hub  # every real-time session of this node, whatever its dialect
+    socketio: SocketGateway
 
 
 SERVICES = web.AppKey("services", Services)
@@ -155,32 +159,39 @@ def build_services(settings: Settings) -> Services:
         attachment_options=attachment_options(settings),
         is_emoji=emoji.is_emoji,
         search_index=PgSearchIndex(db, settings.limits.search_timeout),
+        viewer_state=RedisViewers(async_redis, keys, settings.presence.presence_ttl),
     )
     server = settings.server
     verifier = TokenVerifier(settings.auth)
-    gateway = SocketGateway(
+    hub = Hub(
         chat,
         verifier,
         bus,
+        SessionOptions(
+            event_rate=settings.limits.event_rate,
+            event_burst=settings.limits.event_burst,
+            max_pending_frames=server.max_pending_frames,
+        ),
+    )
+    gateway = SocketGateway(
+        hub,
         GatewayOptions(
             cors_origins=server.cors_list,
             max_frame_bytes=server.max_frame_bytes,
             transports=tuple(server.transport_list),
             ping_interval=server.ping_interval,
             ping_timeout=server.ping_timeout,
-            event_rate=settings.limits.event_rate,
-            event_burst=settings.limits.event_burst,
-            max_pending_frames=server.max_pending_frames,
         ),
     )
-    return Services(settings, keys, async_redis, rq_redis, db, bus, batcher, flush, ids, chat, verifier, gateway)
+    return Services(settings, keys, async_redis, rq_redis, db, bus, batcher, flush, ids, chat, verifier, hub, gateway)
 
 
 def create_app(settings: Settings) -> web.Application:
     services = build_services(settings)
     app = web.Application(client_max_size=settings.server.max_frame_bytes, middlewares=[error_middleware])
     app[SERVICES] = services
-    services.gateway.attach(app)
+    services.socketio.attach(app)
+    websocket.mount(app, services.hub, settings.server.max_frame_bytes, settings.server.ping_interval)
     context = RestContext(
         services.chat,
         services.verifier,
@@ -246,9 +257,9 @@ KEEP_ALIVE_CHUNK = 500
 async def _keep_alive(services: Services) -> None:
     """Push this node's connections' presence forward, a chunk at a time. Each chunk keeps only the
     connections still open just before it is sent: one closed meanwhile must not be brought back."""
-    conns = services.gateway.live_connections()
+    conns = services.hub.live_connections()
     for start in range(0, len(conns), KEEP_ALIVE_CHUNK):
-        chunk = [conn for conn in conns[start : start + KEEP_ALIVE_CHUNK] if services.gateway.is_open(conn[1])]
+        chunk = [conn for conn in conns[start : start + KEEP_ALIVE_CHUNK] if services.hub.is_open(conn[1])]
         await services.chat.presence.keep_alive(chunk)
 
 
@@ -281,9 +292,9 @@ async def _route_event(services: Services, topic: str, event: Event) -> None:
         services.chat.on_system_event(event)
         if event.name == USER_DISABLED:
             error = ChatError(Code.USER_DISABLED, "this user was disabled")
-            await services.gateway.disconnect_user(event.data["user_id"], error)
+            await services.hub.disconnect_user(event.data["user_id"], error)
     else:
-        await services.gateway.deliver(topic, event)
+        await services.hub.deliver(topic, event)
 
 
 async def _check_schema(db: AsyncDatabase) -> None:

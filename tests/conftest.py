@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import sys
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import psycopg2
@@ -18,6 +18,7 @@ from app.auth.tokens import mint
 from app.storage import migrate
 from app.storage.database import open_database
 from app.web import create_app
+from tests.node import NodeClients
 from tests.services import TestServices
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -93,8 +94,8 @@ def user_id() -> Callable[[str], str]:
 
 @pytest.fixture(scope="session")
 def token(settings: config.Settings) -> Callable[..., str]:
-    def make(user: str, name: str | None = None, ttl: int = 3600) -> str:
-        return mint(settings.auth, user, name, ttl)
+    def make(user: str, name: str | None = None, ttl: int = 3600, username: str | None = None) -> str:
+        return mint(settings.auth, user, name, ttl, username=username)
 
     return make
 
@@ -179,3 +180,14 @@ def drain(services: TestServices) -> Callable:
         assert await asyncio.wait_for(process.wait(), 60) == 0
 
     return run
+
+
+@pytest.fixture
+async def node_clients(aiohttp_server) -> AsyncIterator[NodeClients]:
+    """npm `ws` WebSocket clients driven from the test, in one Node process (see tests/node.py).
+    Fails, never skips, when Node or node_modules are missing: `npm ci` installs them.
+    It asks for aiohttp_server only to close its clients before that fixture stops the test's servers,
+    which would otherwise wait a minute for the handlers of sockets still open."""
+    clients = await NodeClients.start()
+    yield clients
+    await clients.close()

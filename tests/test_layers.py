@@ -26,17 +26,20 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     "app.jobs": (STDLIB, "app.chat", "app.jobs", "app.state.keys", "rq", "redis"),
     "app.schemas": (STDLIB, "app.chat", "app.schemas", "marshmallow", "apispec"),
     "app.auth": (STDLIB, "app.chat", "app.auth", "config", "jwt"),
+    # The session layer: what a connection is, whatever its wire. No protocol library, no storage, no Redis.
+    "app.realtime": (STDLIB, "app.chat", "app.auth", "app.schemas", "app.realtime", "app.ops.context", "marshmallow"),
+    # One module (or package) per wire protocol, translating frames to the session layer's calls.
     "app.gateways": (
-        *(STDLIB, "app.chat", "app.auth", "app.schemas", "app.gateways", "app.ops.context", "config"),
-        *("socketio", "engineio", "marshmallow", "orjson", "apispec"),
+        *(STDLIB, "app.chat", "app.auth", "app.schemas", "app.realtime", "app.gateways", "app.ops.context", "config"),
+        *("socketio", "engineio", "aiohttp", "marshmallow", "orjson", "apispec"),
     ),
     "app.rest": (
         *(STDLIB, "app.chat", "app.auth", "app.schemas", "app.rest", "app.ops", "config"),
         *("aiohttp", "aiohttp_jinja2", "marshmallow", "apispec", "orjson"),
     ),
-    # Operations (readiness, metrics, logs, graceful stop): reads the gateway's counters, Redis and RQ.
+    # Operations (readiness, metrics, logs, graceful stop): reads the session layer's counters, Redis and RQ.
     "app.ops": (
-        *(STDLIB, "app.chat", "app.ops", "app.state.keys", "app.gateways.socketio.stats"),
+        *(STDLIB, "app.chat", "app.ops", "app.state.keys", "app.realtime.stats"),
         *("aiohttp", "redis", "rq", "prometheus_client"),
     ),
     # The ids log lines carry: set by the gateway, the REST adapter and the worker, so it needs nothing.
@@ -166,7 +169,10 @@ def test_every_layer_in_the_table_has_modules_with_imports():
         ("app/chat/rooms.py", "import importlib\nimportlib.import_module('peewee')\n", 2, "peewee"),
         ("app/jobs/queues.py", "from app.state import bus\n", 1, "app.state.bus"),
         ("app/jobs/queues.py", "from app.state.outbox import Outbox\n", 1, "app.state.outbox.Outbox"),
-        ("app/gateways/socketio/server.py", "if True:\n    from aiohttp import web\n", 2, "aiohttp.web"),
+        ("app/gateways/socketio/server.py", "if True:\n    from redis import asyncio\n", 2, "redis.asyncio"),
+        ("app/realtime/hub.py", "import socketio\n", 1, "socketio"),
+        ("app/realtime/topics.py", "def f():\n    from aiohttp import web\n", 2, "aiohttp.web"),
+        ("app/realtime/hub.py", "from app.state.bus import RedisBus\n", 1, "app.state.bus.RedisBus"),
         ("app/gateways/socketio/server.py", "import app.storage.rooms\n", 1, "app.storage.rooms"),
         ("app/rest/rooms.py", "import rq\n", 1, "rq"),
         ("app/web.py", "class A:\n    def f(self):\n        import worker.runtime\n", 3, "worker.runtime"),

@@ -2,8 +2,8 @@
 
 Two sources, both read when scraped, never kept up to date in between:
 
-- the gateway's own counters (`GatewayStats`: plain integers the gateway adds to per event and per
-  frame, no lock, no task), turned into metric families here;
+- the session layer's own counters (`SessionStats`: plain integers it adds to per event and per
+  frame, no lock, no task), one set per dialect (the `transport` label), turned into metric families here;
 - what Redis holds for the whole deployment: RQ's queues and registries, and the outbox of
   acknowledged messages not yet in Postgres. Two pipelined round trips of the asyncio client,
   bounded by a timeout; if Redis does not answer, those metrics are left out and
@@ -32,7 +32,7 @@ from rq.registry import FailedJobRegistry, FinishedJobRegistry, ScheduledJobRegi
 from rq.utils import utcparse
 
 from app.chat.ids import id_time
-from app.gateways.socketio.stats import ACK_BUCKETS, GatewayStats
+from app.realtime.stats import ACK_BUCKETS, SessionStats
 from app.state.keys import MESSAGES_QUEUE, NOTIFICATIONS_QUEUE, PRESENCE_QUEUE, QUEUES, Keys
 
 CONTENT_TYPE = CONTENT_TYPE_PLAIN_0_0_4
@@ -133,16 +133,8 @@ class RedisState:
 class NodeMetrics:
     """The metrics of one web node: its registry, and the reads that fill it at scrape time."""
 
-    def __init__(
-        self,
-        stats: GatewayStats,
-        connections: Callable[[], int],
-        draining: Callable[[], bool],
-        state: RedisState,
-        timeout: float,
-    ) -> None:
+    def __init__(self, stats: SessionStats, draining: Callable[[], bool], state: RedisState, timeout: float) -> None:
         self._stats = stats
-        self._connections = connections
         self._draining = draining
         self._state = state
         self._timeout = timeout
@@ -150,7 +142,7 @@ class NodeMetrics:
         self.registry = CollectorRegistry(auto_describe=False)
         ProcessCollector(registry=self.registry)
         GCCollector(registry=self.registry)
-        self.registry.register(_Gateway(stats, connections, draining))
+        self.registry.register(_Sessions(stats, draining))
         self._snapshot = _Snapshot()
         self.registry.register(self._snapshot)
 
@@ -170,7 +162,7 @@ class NodeMetrics:
     async def seed_json(self) -> dict:
         """The seeds' `GET /metrics` JSON (seed 002): connections, counts per queue, memory, uptime."""
         state = await self.read_state()
-        body: dict[str, object] = {"connections": self._connections()}
+        body: dict[str, object] = {"connections": self._stats.connections}
         for name, key in SEED_QUEUE_KEYS.items():
             queue = state.queues[name]
             body[key] = {
@@ -185,65 +177,74 @@ class NodeMetrics:
         return body
 
 
-class _Gateway:
-    """The gateway's counters as metric families."""
+class _Sessions:
+    """The session layer's counters as metric families, labelled by dialect (`transport`)."""
 
-    def __init__(self, stats: GatewayStats, connections: Callable[[], int], draining: Callable[[], bool]) -> None:
+    def __init__(self, stats: SessionStats, draining: Callable[[], bool]) -> None:
         self._stats = stats
-        self._connections = connections
         self._draining = draining
 
     def collect(self):
-        stats = self._stats
-        yield GaugeMetricFamily(
-            "chat_connections", "Socket.IO connections open on this node.", value=self._connections()
-        )
+        dialects = self._stats.dialects
         yield GaugeMetricFamily(
             "chat_node_draining", "1 while this node is stopping (refusing connections).", value=int(self._draining())
         )
-        yield CounterMetricFamily(
-            "chat_connections_accepted", "Socket.IO connections accepted.", value=stats.connections_accepted
-        )
-        yield CounterMetricFamily(
-            "chat_connections_refused",
-            "Socket.IO connections refused (bad token, disabled user, node stopping...).",
-            value=stats.connections_refused,
-        )
+        per_dialect = {
+            "connections": GaugeMetricFamily(
+                "chat_connections", "Real-time connections open on this node.", labels=["transport"]
+            ),
+            "connections_accepted": CounterMetricFamily(
+                "chat_connections_accepted", "Real-time connections accepted.", labels=["transport"]
+            ),
+            "connections_refused": CounterMetricFamily(
+                "chat_connections_refused",
+                "Real-time connections refused (bad token, disabled user, node stopping...).",
+                labels=["transport"],
+            ),
+            "slow_consumers_cut": CounterMetricFamily(
+                "chat_slow_consumers_disconnected",
+                "Connections cut for being more than MAX_PENDING_FRAMES frames behind.",
+                labels=["transport"],
+            ),
+        }
+        for field, family in per_dialect.items():
+            for name, stats in dialects.items():
+                family.add_metric([name], getattr(stats, field))
+            yield family
         received = CounterMetricFamily(
-            "chat_socketio_events_received", "Client events received, by name (`other`: unknown).", labels=["event"]
+            "chat_events_received",
+            "Client events (operations) received, by dialect and operation (`other`: unknown or undecodable).",
+            labels=["transport", "event"],
         )
-        for name, count in stats.received.items():
-            received.add_metric([name], count)
-        yield received
         sent = CounterMetricFamily(
-            "chat_socketio_events_sent", "Server events sent, one per recipient connection, by name.", labels=["event"]
+            "chat_events_sent",
+            "Frames sent, one per recipient connection, by dialect and event.",
+            labels=["transport", "event"],
         )
-        for name, count in stats.sent.items():
-            sent.add_metric([name], count)
-        yield sent
-        latency = HistogramMetricFamily(
-            "chat_socketio_ack_seconds",
-            "Time from a client event's arrival to its acknowledgement (or refusal) leaving its handler.",
-            labels=["event"],
-        )
-        for name, histogram in stats.ack_latency.items():
-            cumulative, buckets = 0, []
-            for bound, count in zip((*ACK_BUCKETS, float("inf")), histogram.counts, strict=True):
-                cumulative += count
-                buckets.append(("+Inf" if bound == float("inf") else repr(bound), cumulative))
-            latency.add_metric([name], buckets, sum_value=histogram.total)
-        yield latency
         refusals = CounterMetricFamily(
-            "chat_socketio_refusals", "Client events answered with an error, by error code.", labels=["code"]
+            "chat_refusals",
+            "Client events answered with an error, by dialect and error code.",
+            labels=["transport", "code"],
         )
-        for code, count in sorted(stats.refusals.items()):
-            refusals.add_metric([code], count)
-        yield refusals
-        yield CounterMetricFamily(
-            "chat_slow_consumers_disconnected",
-            "Connections cut for being more than MAX_PENDING_FRAMES frames behind.",
-            value=stats.slow_consumers_cut,
+        latency = HistogramMetricFamily(
+            "chat_ack_seconds",
+            "Time from a client event's arrival to its answer (or refusal) leaving its handler.",
+            labels=["transport", "event"],
         )
+        for dialect, stats in dialects.items():
+            for name, count in stats.received.items():
+                received.add_metric([dialect, name], count)
+            for name, count in stats.sent.items():
+                sent.add_metric([dialect, name], count)
+            for code, count in sorted(stats.refusals.items()):
+                refusals.add_metric([dialect, code], count)
+            for name, histogram in stats.ack_latency.items():
+                cumulative, buckets = 0, []
+                for bound, count in zip((*ACK_BUCKETS, float("inf")), histogram.counts, strict=True):
+                    cumulative += count
+                    buckets.append(("+Inf" if bound == float("inf") else repr(bound), cumulative))
+                latency.add_metric([dialect, name], buckets, sum_value=histogram.total)
+        yield from (received, sent, refusals, latency)
 
 
 class _Snapshot:

@@ -25,12 +25,13 @@ OPS = web.AppKey("ops", Ops)
 
 def setup(app: web.Application, services: Any) -> None:
     """Mount readiness and metrics (served by app.rest.ops) and the graceful stop on `app`, from the
-    node's `Services` (app.web): its gateway, database pool, asyncio Redis client, keys, batcher, settings."""
+    node's `Services` (app.web): its hub of real-time sessions, database pool, asyncio Redis client, keys,
+    batcher, settings."""
     settings = services.settings
-    gateway = services.gateway
+    hub = services.hub
 
     async def node() -> None:
-        if gateway.draining:
+        if hub.draining:
             raise RuntimeError("this node is stopping")
 
     readiness = Readiness(
@@ -43,9 +44,8 @@ def setup(app: web.Application, services: Any) -> None:
         settings.server.ready_timeout,
     )
     metrics = NodeMetrics(
-        gateway.stats,
-        lambda: gateway.connection_count,
-        lambda: gateway.draining,
+        hub.stats,
+        lambda: hub.draining,
         RedisState(services.redis, services.keys, settings.queue.redrive_after),
         SCRAPE_TIMEOUT,
     )
@@ -53,6 +53,6 @@ def setup(app: web.Application, services: Any) -> None:
 
     async def drain(_app: web.Application) -> None:
         server = settings.server
-        await drain_node(gateway, services.batcher, server.shutdown_timeout, server.reconnect_spread_ms)
+        await drain_node(hub, services.batcher, server.shutdown_timeout, server.reconnect_spread_ms)
 
     app.on_shutdown.append(drain)

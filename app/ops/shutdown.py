@@ -3,9 +3,10 @@
 aiohttp's `run_app` closes the listening socket first, so no new connection arrives; then it calls
 the application's `on_shutdown` handlers, where `drain_node` runs:
 
-1. the gateway refuses new Socket.IO connections (a keep-alive HTTP connection could still ask),
-   sends every connection `server:shutdown {reason, reconnect_in_ms}` and closes it at the
-   Engine.IO level, so clients reconnect (elsewhere, through the load balancer) by themselves;
+1. the hub refuses new sessions in every dialect (a keep-alive HTTP connection could still ask),
+   sends every session its dialect's notice (Socket.IO: `server:shutdown {reason, reconnect_in_ms}`)
+   and closes it so that clients reconnect (elsewhere, through the load balancer) by themselves:
+   Socket.IO at the Engine.IO level, raw WebSockets with close code 1012 (service restart);
 2. the persistence batcher enqueues what it holds at once. Every acknowledged message is already in
    the Redis outbox (the append script put it there before the acknowledgement); this only spares
    it the wait for the outbox redrive (REDRIVE_AFTER).
@@ -24,7 +25,7 @@ from typing import Protocol
 log = logging.getLogger(__name__)
 
 
-class Gateway(Protocol):
+class Sessions(Protocol):
     connection_count: int
 
     async def drain(self, reconnect_spread_ms: int, close_within: float) -> int: ...
@@ -34,11 +35,11 @@ class Batcher(Protocol):
     async def flush(self) -> None: ...
 
 
-async def drain_node(gateway: Gateway, batcher: Batcher, budget: float, reconnect_spread_ms: int) -> None:
+async def drain_node(sessions: Sessions, batcher: Batcher, budget: float, reconnect_spread_ms: int) -> None:
     """Tell and close every connection, then enqueue the pending batch; `budget` seconds at most."""
     started = time.monotonic()
-    log.info("stopping: telling %d connections to reconnect elsewhere", gateway.connection_count)
-    told = await gateway.drain(reconnect_spread_ms, close_within=budget * 0.8)
+    log.info("stopping: telling %d connections to reconnect elsewhere", sessions.connection_count)
+    told = await sessions.drain(reconnect_spread_ms, close_within=budget * 0.8)
     left = max(0.1, budget - (time.monotonic() - started))
     try:
         await asyncio.wait_for(asyncio.shield(batcher.flush()), left)

@@ -1,11 +1,12 @@
-"""What clients send over Socket.IO: one schema per client event.
+"""What clients send to perform an operation, whatever their dialect: one schema per operation.
 
-Unknown fields are ignored, so clients written for a newer protocol keep working.
+Dialects translate their frames into these payloads. Unknown fields are ignored, so clients written
+for a newer protocol keep working.
 """
 
 from __future__ import annotations
 
-from marshmallow import EXCLUDE, Schema, fields, validate
+from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates_schema
 
 from app.schemas.fields import Identifier, Sequence, Version
 
@@ -101,7 +102,17 @@ class SyncSchema(_Event):
 
 
 class DirectStartSchema(_Event):
-    user_id = Identifier(required=True)
+    user_id = Identifier(load_default=None, metadata={"description": "The other user's id (or give `username`)."})
+    username = fields.String(
+        load_default=None,
+        validate=validate.Length(min=1, max=150),
+        metadata={"description": "The other user's username, instead of `user_id`."},
+    )
+
+    @validates_schema
+    def _one_of(self, data: dict, **_kwargs) -> None:
+        if (data.get("user_id") is None) == (data.get("username") is None):
+            raise ValidationError("give exactly one of user_id and username", "user_id")
 
 
 class StatusSchema(_Event):
@@ -128,8 +139,18 @@ class ReadSchema(_Event):
     seq = Sequence(
         allow_none=True,
         load_default=None,
-        metadata={"description": "Read up to this seq; omitted: up to the room's last message."},
+        metadata={"description": "Read up to this seq; omitted (and no `message_id`): up to the room's last message."},
     )
+    message_id = Identifier(
+        allow_none=True,
+        load_default=None,
+        metadata={"description": "Read up to this message of the room, instead of a seq."},
+    )
+
+    @validates_schema
+    def _not_both(self, data: dict, **_kwargs) -> None:
+        if data.get("seq") is not None and data.get("message_id") is not None:
+            raise ValidationError("give seq or message_id, not both", "message_id")
 
 
 class AckNotificationsSchema(_Event):

@@ -1,8 +1,9 @@
-"""What the gateway counts, as plain integers: read by the metrics exporter at scrape time.
+"""What the session layer counts, per dialect, as plain integers: read by the metrics exporter at scrape time.
 
 Counting must cost next to nothing on the hot path: an integer added to a dict entry per event or
-frame, no lock (the gateway runs on one event loop thread), no task. Labels are bounded: events are
-counted under their documented names (the contract's tables), anything else under `other`.
+frame, no lock (sessions live on one event loop thread), no task. Labels are bounded: each dialect
+is a `transport` label; operations and frames are counted under the names the dialect declares,
+anything else under `other`.
 """
 
 from __future__ import annotations
@@ -29,13 +30,16 @@ class Histogram:
         self.total += seconds
 
 
-class GatewayStats:
-    def __init__(self, client_events: Iterable[str], server_events: Iterable[str]) -> None:
-        client_events = list(client_events)
-        self.received: dict[str, int] = dict.fromkeys([*client_events, OTHER], 0)
-        self.sent: dict[str, int] = dict.fromkeys([*server_events, OTHER], 0)
-        self.ack_latency: dict[str, Histogram] = {name: Histogram() for name in client_events}
-        self.refusals: dict[str, int] = {}  # error code -> events answered with it (codes are a closed enum)
+class DialectStats:
+    """The counters of one dialect (one `transport` label)."""
+
+    def __init__(self, operations: Iterable[str], frames: Iterable[str]) -> None:
+        operations = list(operations)
+        self.received: dict[str, int] = dict.fromkeys([*operations, OTHER], 0)
+        self.sent: dict[str, int] = dict.fromkeys([*frames, OTHER], 0)
+        self.ack_latency: dict[str, Histogram] = {name: Histogram() for name in operations}
+        self.refusals: dict[str, int] = {}  # error code -> requests answered with it (codes are a closed enum)
+        self.connections = 0  # open now
         self.connections_accepted = 0
         self.connections_refused = 0
         self.slow_consumers_cut = 0
@@ -48,3 +52,20 @@ class GatewayStats:
 
     def refused(self, code: str) -> None:
         self.refusals[code] = self.refusals.get(code, 0) + 1
+
+
+class SessionStats:
+    """Every dialect's counters, by dialect name (the metrics' `transport` label)."""
+
+    def __init__(self) -> None:
+        self.dialects: dict[str, DialectStats] = {}
+
+    def register(self, dialect: str, operations: Iterable[str], frames: Iterable[str]) -> DialectStats:
+        if dialect in self.dialects:
+            raise ValueError(f"a dialect named {dialect!r} is registered already")
+        self.dialects[dialect] = DialectStats(operations, frames)
+        return self.dialects[dialect]
+
+    @property
+    def connections(self) -> int:
+        return sum(stats.connections for stats in self.dialects.values())

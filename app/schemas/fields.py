@@ -58,10 +58,13 @@ class Version(fields.Field):
         return None if value is None else str(value)
 
 
+INVALID = "the payload is invalid"  # the message of every validation failure; `details.fields` says what
+
+
 def load(schema: Schema, data: object) -> dict:
     """`schema.load(data)`, turning validation errors into INVALID_PAYLOAD with per-field details."""
     try:
         return schema.load(data)
     except ValidationError as exc:
         messages = exc.messages if isinstance(exc.messages, dict) else {"_schema": exc.messages}
-        raise ChatError(Code.INVALID_PAYLOAD, "the payload is invalid", {"fields": messages}) from None
+        raise ChatError(Code.INVALID_PAYLOAD, INVALID, {"fields": messages}) from None

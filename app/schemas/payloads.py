@@ -130,7 +130,7 @@ class CatchUpSchema(Schema):
     )
     changes_more = fields.Boolean(
         required=True,
-        metadata={"description": "More changes than one catch-up holds: page on with GET /api/rooms/{id}/changes."},
+        metadata={"description": "More changes than one catch-up holds: page on with GET /api/v1/rooms/{id}/changes."},
     )
 
 

@@ -67,11 +67,11 @@ async def test_metrics_move_with_connections_events_acks_queues_and_failed_jobs(
 ):
     node = await spawn(REDIS_PREFIX=prefix)
     before = await scrape(node)
-    assert before("chat_connections") == 0
+    assert before("chat_connections", transport="socketio") == 0
     assert before("chat_state_scrape_ok") == 1
     assert before("chat_queue_jobs", queue="messages") == 0
     assert before("chat_outbox_entries") == 0 and before("chat_outbox_oldest_age_seconds") == 0
-    assert before.labels("chat_socketio_events_received_total", "event") == {*CLIENT_EVENTS, "other"}
+    assert before.labels("chat_events_received_total", "event") == {*CLIENT_EVENTS, "other"}
     assert {"process_resident_memory_bytes", "python_gc_objects_collected_total"} <= {n for n, _ in before.samples}
 
     alice, bob = user_id("alice"), user_id("bob")
@@ -86,19 +86,19 @@ async def test_metrics_move_with_connections_events_acks_queues_and_failed_jobs(
 
     # The batcher enqueues the message; no worker runs yet, so it waits in the queue and the outbox.
     queued = await until(node, lambda m: m("chat_queue_jobs", queue="messages") >= 1, "a queued persistence job")
-    assert queued("chat_connections") == 1
-    assert queued("chat_connections_accepted_total") == 1
-    assert queued("chat_socketio_events_received_total", event="message:send") == 1
-    assert queued("chat_socketio_events_received_total", event="room:join") == 1
-    assert queued("chat_socketio_events_received_total", event="other") == 1
-    assert "no:such:event" not in queued.labels("chat_socketio_events_received_total", "event")
-    assert queued("chat_socketio_events_sent_total", event="session:ready") == 1
-    assert queued("chat_socketio_events_sent_total", event="message:new") >= 1
-    assert queued("chat_socketio_refusals_total", code="unknown_event") == 1
-    assert queued("chat_socketio_ack_seconds_count", event="message:send") == 1
-    assert 0 < queued("chat_socketio_ack_seconds_sum", event="message:send") < WAIT
-    assert queued("chat_socketio_ack_seconds_bucket", event="message:send", le="+Inf") == 1
-    assert queued("chat_socketio_ack_seconds_bucket", event="message:send", le="0.001") <= 1
+    assert queued("chat_connections", transport="socketio") == 1
+    assert queued("chat_connections_accepted_total", transport="socketio") == 1
+    assert queued("chat_events_received_total", transport="socketio", event="message:send") == 1
+    assert queued("chat_events_received_total", transport="socketio", event="room:join") == 1
+    assert queued("chat_events_received_total", transport="socketio", event="other") == 1
+    assert "no:such:event" not in queued.labels("chat_events_received_total", "event")
+    assert queued("chat_events_sent_total", transport="socketio", event="session:ready") == 1
+    assert queued("chat_events_sent_total", transport="socketio", event="message:new") >= 1
+    assert queued("chat_refusals_total", transport="socketio", code="unknown_event") == 1
+    assert queued("chat_ack_seconds_count", transport="socketio", event="message:send") == 1
+    assert 0 < queued("chat_ack_seconds_sum", transport="socketio", event="message:send") < WAIT
+    assert queued("chat_ack_seconds_bucket", transport="socketio", event="message:send", le="+Inf") == 1
+    assert queued("chat_ack_seconds_bucket", transport="socketio", event="message:send", le="0.001") <= 1
     assert queued("chat_outbox_entries") >= 1
 
     await asyncio.sleep(0.4)
@@ -132,7 +132,7 @@ async def test_metrics_move_with_connections_events_acks_queues_and_failed_jobs(
     assert seed["notificationQueueJobs"]["failed"] == 1 and seed["messageQueueJobs"]["waiting"] == 0
 
     await client.disconnect()
-    await until(node, lambda m: m("chat_connections") == 0, "the connection to be gone")
+    await until(node, lambda m: m("chat_connections", transport="socketio") == 0, "the connection to be gone")
 
 
 async def test_the_seeds_json_is_served_at_metrics_to_clients_that_ask_for_json(spawn, prefix):
@@ -140,8 +140,8 @@ async def test_the_seeds_json_is_served_at_metrics_to_clients_that_ask_for_json(
     axios = {"Accept": "application/json, text/plain, */*"}  # axios's default
     assert set(await get_json(node, "/metrics", axios)) >= {"connections", "messageQueueJobs", "presenceQueueJobs"}
     prometheus = "application/openmetrics-text;version=1.0.0;q=0.5,text/plain;version=0.0.4;q=0.4,*/*;q=0.1"
-    assert (await scrape(node, {"Accept": prometheus}))("chat_connections") == 0
-    assert (await scrape(node, {"Accept": "*/*"}))("chat_connections") == 0
+    assert (await scrape(node, {"Accept": prometheus}))("chat_connections", transport="socketio") == 0
+    assert (await scrape(node, {"Accept": "*/*"}))("chat_connections", transport="socketio") == 0
 
 
 def test_only_an_accept_header_that_ranks_json_first_gets_json():

@@ -5,6 +5,8 @@ Every Socket.IO client opened through these fixtures is checked when its test en
 received and each acknowledgement it got must validate against the AsyncAPI document's schema for
 that event, and each payload it sent that the server accepted must validate against the documented
 payload schema. So every scenario of the tier doubles as a contract test, with real payloads only.
+The npm `ws` clients of the raw WebSocket dialects (`node_clients`) are checked the same way, frame by
+frame (tests/realtime/ws_contract.py).
 """
 
 from __future__ import annotations
@@ -20,12 +22,14 @@ import pytest
 import socketio
 
 from app.cli.commands import set_user_active
-from app.gateways.socketio.asyncapi import build_asyncapi
+from app.gateways.asyncapi import build_asyncapi
 from app.web import SERVICES, VERSION, create_app
 from tests.conftest import RecordingClient
+from tests.node import NodeClients
 from tests.realtime.contract import Contract, contract_violations
 from tests.realtime.raw import RawSocket
 from tests.realtime.timing import QUIET, WAIT
+from tests.realtime.ws_contract import FrameContract
 
 __all__ = ["QUIET", "WAIT", "Client", "contract_violations", "disable_user", "eventually"]
 
@@ -42,6 +46,21 @@ def asyncapi() -> dict:
 @pytest.fixture(scope="session")
 def contract(asyncapi: dict) -> Contract:
     return Contract(asyncapi)
+
+
+@pytest.fixture(scope="session")
+def frame_contract(contract: Contract) -> FrameContract:
+    return FrameContract(contract)
+
+
+@pytest.fixture
+async def node_clients(node_clients: NodeClients, frame_contract: FrameContract) -> AsyncIterator[NodeClients]:
+    """The npm `ws` clients of tests/conftest.py, checked when the test ends like the Socket.IO ones: each frame
+    a socket received, and each it sent that the server took without an error, must be in the AsyncAPI
+    document (tests/realtime/ws_contract.py). Refused sockets' frames too."""
+    yield node_clients
+    problems = [p for socket in node_clients.sockets.values() for p in frame_contract.violations(socket)]
+    assert not problems, "frames that break the AsyncAPI contract:\n" + "\n".join(problems)
 
 
 # -- clients ------------------------------------------------------------------------------------------------
@@ -137,31 +156,31 @@ class Rest:
             return response.status, await response.json()
 
     async def create_room(self, owner: str, *members: str, name: str = "room") -> str:
-        status, body = await self.call("POST", "/api/rooms", owner, {"name": name, "participants": list(members)})
+        status, body = await self.call("POST", "/api/v1/rooms", owner, {"name": name, "participants": list(members)})
         assert status == 201, body
         return body["id"]
 
     async def add_members(self, owner: str, room_id: str, *members: str) -> dict:
-        status, body = await self.call("POST", f"/api/rooms/{room_id}/members", owner, {"user_ids": list(members)})
+        status, body = await self.call("POST", f"/api/v1/rooms/{room_id}/members", owner, {"user_ids": list(members)})
         assert status == 200, body
         return body
 
     async def remove_member(self, owner: str, room_id: str, member: str) -> None:
-        status, body = await self.call("DELETE", f"/api/rooms/{room_id}/members/{member}", owner)
+        status, body = await self.call("DELETE", f"/api/v1/rooms/{room_id}/members/{member}", owner)
         assert status == 204, body
 
     async def leave(self, user: str, room_id: str) -> None:
-        status, body = await self.call("POST", f"/api/rooms/{room_id}/leave", user)
+        status, body = await self.call("POST", f"/api/v1/rooms/{room_id}/leave", user)
         assert status == 204, body
 
     async def send(self, user: str, room_id: str, content: str) -> dict:
-        status, body = await self.call("POST", f"/api/rooms/{room_id}/messages", user, {"content": content})
+        status, body = await self.call("POST", f"/api/v1/rooms/{room_id}/messages", user, {"content": content})
         assert status == 201, body
         return body
 
     async def history(self, user: str, room_id: str) -> dict:
         """The newest page of the room's history (what is stored, whatever its tier)."""
-        status, body = await self.call("GET", f"/api/rooms/{room_id}/messages?limit=200", user)
+        status, body = await self.call("GET", f"/api/v1/rooms/{room_id}/messages?limit=200", user)
         assert status == 200, body
         return body
 
@@ -180,12 +199,17 @@ class Node:
         return self.server.app
 
     @property
-    def gateway(self):
-        return self.app[SERVICES].gateway
+    def hub(self):
+        """The node's session layer: every real-time session, whatever its dialect."""
+        return self.app[SERVICES].hub
 
     @property
     def url(self) -> str:
         return str(self.server.make_url("/"))
+
+    def ws(self, path: str) -> str:
+        """The ws:// URL of a raw WebSocket path on this node (`path` starts with /)."""
+        return "ws" + self.url.rstrip("/").removeprefix("http") + path
 
     async def connect(self, user: str, label: str | None = None, **auth: object) -> Client:
         """A client connected as `user` (extra `auth` fields beside the token), after `session:ready`."""

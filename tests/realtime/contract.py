@@ -10,6 +10,7 @@ from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
 DOCUMENT_URI = "urn:chat:asyncapi"
+SOCKET_CHANNEL = "#/channels/socket"  # the canonical Socket.IO protocol; the raw WebSockets: ws_contract.py
 _TIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
 
 
@@ -24,7 +25,8 @@ def _date_time(value: object) -> bool:
 
 
 class Contract:
-    """The AsyncAPI document as validators: client events (payload + acknowledgement) and server events."""
+    """The AsyncAPI document as validators: `errors(pointer, payload)` for any schema in it, and the Socket.IO
+    channel's client events (payload + acknowledgement) and server events by name."""
 
     def __init__(self, document: dict) -> None:
         self.document = document
@@ -35,9 +37,11 @@ class Contract:
         self.client_events: dict[str, tuple[str, str]] = {}  # name -> (payload pointer, ack pointer)
         self.server_events: dict[str, str] = {}  # name -> payload pointer
         for operation in document["operations"].values():
+            if operation["channel"]["$ref"] != SOCKET_CHANNEL:
+                continue
             [message_ref] = operation["messages"]
             pointer = message_ref["$ref"].removeprefix("#")
-            name = self._at(pointer)["name"]
+            name = self.at(pointer)["name"]
             if operation["action"] == "receive":
                 [reply_ref] = operation["reply"]["messages"]
                 self.client_events[name] = (pointer + "/payload", reply_ref["$ref"].removeprefix("#") + "/payload")
@@ -48,7 +52,8 @@ class Contract:
         any_ack = next(iter(self.client_events.values()))[1]
         self.ack_failure = any_ack + "/oneOf/1"
 
-    def _at(self, pointer: str) -> dict:
+    def at(self, pointer: str) -> dict:
+        """The node of the document at a JSON pointer."""
         node = self.document
         for part in pointer.strip("/").split("/"):
             node = node[part.replace("~1", "/").replace("~0", "~")]

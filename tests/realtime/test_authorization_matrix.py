@@ -21,7 +21,7 @@ What each role gets (codes from app/chat/errors.py, as the code answers them):
 - a non-member, a removed member and a member who left, on any event or route naming one of the room's
   messages (the removed and left members on their *own* messages): `message_not_found` (404), exactly what
   an unknown id answers (`Messages.find`: whether a message exists in a room one is not in is not theirs to
-  know). The routes that hand out a message's file (`GET /api/messages/{id}/attachment-url[/check]`, the
+  know). The routes that hand out a message's file (`GET /api/v1/messages/{id}/attachment-url[/check]`, the
   seed's `GET /api/rooms/refresh-url/?message_id=` and `GET /api/rooms/check-url/?message_id=&url=`)
   answer the same (docs/architecture.md, "Signed links");
 - the same three, on the room itself (room:join, history, the changes feed, search with `room_id`,
@@ -30,7 +30,7 @@ What each role gets (codes from app/chat/errors.py, as the code answers them):
   changes nothing for them;
 - search without a room: 200, never a hit from a room the caller is not in now (a removed member does not
   find even their own messages; the non-member finds only its own room's);
-- the download `GET /api/attachments/{id}/content?expires&sig` is a bearer capability by design
+- the download `GET /api/v1/attachments/{id}/content?expires&sig` is a bearer capability by design
   (docs/architecture.md, "Who can fetch what", and app/chat/attachments.py): it takes no token and checks no
   membership, so a removed member who kept a link that is still valid can fetch the file until the link
   expires, at most ATTACHMENT_URL_TTL plus one rounding step (a twelfth of it) after it was handed out.
@@ -167,12 +167,12 @@ class World:
 
     async def read(self, message_id: str) -> dict:
         """A message as a legitimate member reads it."""
-        outcome = await self.http("GET", f"/api/messages/{message_id}", "member")
+        outcome = await self.http("GET", f"/api/v1/messages/{message_id}", "member")
         assert outcome.status == 200, outcome
         return outcome.data
 
     async def favorites(self, role: str) -> list:
-        outcome = await self.http("GET", "/api/me/favorites", role)
+        outcome = await self.http("GET", "/api/v1/me/favorites", role)
         assert outcome.status == 200, outcome
         return outcome.data["favorites"]
 
@@ -188,7 +188,7 @@ class World:
         form = aiohttp.FormData()
         form.add_field("file", PNG, filename="pixel.png", content_type="image/png")
         headers = {"Authorization": f"Bearer {self.node.token(self.users[role])}"}
-        url = self.node.url.rstrip("/") + "/api/attachments"
+        url = self.node.url.rstrip("/") + "/api/v1/attachments"
         async with self.session.post(url, data=form, headers=headers) as response:
             assert response.status == 201, await response.text()
             return await response.json()
@@ -262,13 +262,13 @@ class World:
             self.messages[f"{role}_text"] = await self.send(role, f"{self.word} from {role}")
             await self.send_file(role, f"{role}_file", f"{self.word} file from {role}")
             # While members they may react, read the message and get a link (the same calls are refused later).
-            reacted = await OPS["POST /api/messages/{id}/reactions"].run(self, role, self.messages[f"{role}_text"])
+            reacted = await OPS["POST /api/v1/messages/{id}/reactions"].run(self, role, self.messages[f"{role}_text"])
             assert reacted.status == 200 and reacted.data["reacted"], reacted
-            assert (await OPS["GET /api/messages/{id}"].run(self, role, self.messages[f"{role}_text"])).status == 200
-            fresh = await OPS["GET /api/messages/{id}/attachment-url"].run(self, role, self.messages[f"{role}_file"])
+            assert (await OPS["GET /api/v1/messages/{id}"].run(self, role, self.messages[f"{role}_text"])).status == 200
+            fresh = await OPS["GET /api/v1/messages/{id}/attachment-url"].run(self, role, self.messages[f"{role}_file"])
             assert fresh.status == 200, fresh
             self.links[self.messages[f"{role}_file"]] = fresh.data["url"]  # the link they keep
-        fresh = await OPS["GET /api/messages/{id}/attachment-url"].run(self, "member", self.messages["file"])
+        fresh = await OPS["GET /api/v1/messages/{id}/attachment-url"].run(self, "member", self.messages["file"])
         assert fresh.status == 200, fresh
         self.links[self.messages["file"]] = fresh.data["url"]
         self.own_room = await rest.create_room(u["outsider"], name="elsewhere")
@@ -324,22 +324,22 @@ OPS: dict[str, Op] = {
     "sio message:edit": Op("text", lambda w, r, m: w.sio(r, "message:edit", {"message_id": m, "content": EDITED})),
     "sio message:delete": Op("text", lambda w, r, m: w.sio(r, "message:delete", {"message_id": m})),
     "sio reaction:toggle": Op("text", lambda w, r, m: w.sio(r, "reaction:toggle", {"message_id": m, "emoji": EMOJI})),
-    "GET /api/messages/{id}": Op("text", lambda w, r, m: w.http("GET", f"/api/messages/{m}", r)),
-    "PATCH /api/messages/{id}": Op(
-        "text", lambda w, r, m: w.http("PATCH", f"/api/messages/{m}", r, json_body={"content": EDITED})
+    "GET /api/v1/messages/{id}": Op("text", lambda w, r, m: w.http("GET", f"/api/v1/messages/{m}", r)),
+    "PATCH /api/v1/messages/{id}": Op(
+        "text", lambda w, r, m: w.http("PATCH", f"/api/v1/messages/{m}", r, json_body={"content": EDITED})
     ),
-    "DELETE /api/messages/{id}": Op("text", lambda w, r, m: w.http("DELETE", f"/api/messages/{m}", r)),
-    "POST /api/messages/{id}/reactions": Op(
-        "text", lambda w, r, m: w.http("POST", f"/api/messages/{m}/reactions", r, json_body={"emoji": EMOJI})
+    "DELETE /api/v1/messages/{id}": Op("text", lambda w, r, m: w.http("DELETE", f"/api/v1/messages/{m}", r)),
+    "POST /api/v1/messages/{id}/reactions": Op(
+        "text", lambda w, r, m: w.http("POST", f"/api/v1/messages/{m}/reactions", r, json_body={"emoji": EMOJI})
     ),
-    "DELETE /api/messages/{id}/reactions/{emoji}": Op(
-        "text", lambda w, r, m: w.http("DELETE", f"/api/messages/{m}/reactions/{quote(EMOJI)}", r)
+    "DELETE /api/v1/messages/{id}/reactions/{emoji}": Op(
+        "text", lambda w, r, m: w.http("DELETE", f"/api/v1/messages/{m}/reactions/{quote(EMOJI)}", r)
     ),
-    "GET /api/messages/{id}/attachment-url": Op(
-        "file", lambda w, r, m: w.http("GET", f"/api/messages/{m}/attachment-url", r)
+    "GET /api/v1/messages/{id}/attachment-url": Op(
+        "file", lambda w, r, m: w.http("GET", f"/api/v1/messages/{m}/attachment-url", r)
     ),
-    "GET /api/messages/{id}/attachment-url/check": Op(
-        "file", lambda w, r, m: w.http("GET", f"/api/messages/{m}/attachment-url/check", r, params=w.link_params(m))
+    "GET /api/v1/messages/{id}/attachment-url/check": Op(
+        "file", lambda w, r, m: w.http("GET", f"/api/v1/messages/{m}/attachment-url/check", r, params=w.link_params(m))
     ),
     "GET /api/rooms/check-url/": Op(
         "file",
@@ -349,19 +349,21 @@ OPS: dict[str, Op] = {
         "file", lambda w, r, m: w.http("GET", "/api/rooms/refresh-url/", r, params={"message_id": m})
     ),
     "sio room:join": Op("room", lambda w, r, room: w.sio(r, "room:join", {"room_id": room})),
-    "GET /api/rooms/{id}/messages": Op("room", lambda w, r, room: w.http("GET", f"/api/rooms/{room}/messages", r)),
-    "GET /api/rooms/{id}/changes": Op(
-        "room", lambda w, r, room: w.http("GET", f"/api/rooms/{room}/changes", r, params={"since": "0"})
+    "GET /api/v1/rooms/{id}/messages": Op(
+        "room", lambda w, r, room: w.http("GET", f"/api/v1/rooms/{room}/messages", r)
     ),
-    "GET /api/search?room_id": Op(
-        "room", lambda w, r, room: w.http("GET", "/api/search", r, params={"q": w.word, "room_id": room})
+    "GET /api/v1/rooms/{id}/changes": Op(
+        "room", lambda w, r, room: w.http("GET", f"/api/v1/rooms/{room}/changes", r, params={"since": "0"})
+    ),
+    "GET /api/v1/search?room_id": Op(
+        "room", lambda w, r, room: w.http("GET", "/api/v1/search", r, params={"q": w.word, "room_id": room})
     ),
     "sio favorite:toggle": Op("room", lambda w, r, room: w.sio(r, "favorite:toggle", {"id": room, "type": "room"})),
-    "PUT /api/me/favorites/room/{id}": Op(
-        "room", lambda w, r, room: w.http("PUT", f"/api/me/favorites/room/{room}", r)
+    "PUT /api/v1/me/favorites/room/{id}": Op(
+        "room", lambda w, r, room: w.http("PUT", f"/api/v1/me/favorites/room/{room}", r)
     ),
-    "DELETE /api/me/favorites/room/{id}": Op(
-        "room", lambda w, r, room: w.http("DELETE", f"/api/me/favorites/room/{room}", r)
+    "DELETE /api/v1/me/favorites/room/{id}": Op(
+        "room", lambda w, r, room: w.http("DELETE", f"/api/v1/me/favorites/room/{room}", r)
     ),
 }
 
@@ -391,16 +393,16 @@ def unknown(op: str) -> tuple[int | None, str]:
 OUTSIDERS = {"non-member": "outsider", "removed member": "removed", "member who left": "left"}
 # Unmarking a room needs no membership (a removed member may drop a favorite they can no longer see); it
 # is checked on its own below.
-UNMARK = "DELETE /api/me/favorites/room/{id}"
+UNMARK = "DELETE /api/v1/me/favorites/room/{id}"
 GUARDED = [op for op in OPS if op != UNMARK]
 
 REFUSALS = [
     ("other member", "member", "sio message:edit", (None, "not_sender")),
-    ("other member", "member", "PATCH /api/messages/{id}", (403, "not_sender")),
+    ("other member", "member", "PATCH /api/v1/messages/{id}", (403, "not_sender")),
     ("owner, not the sender", "owner", "sio message:edit", (None, "not_sender")),
-    ("owner, not the sender", "owner", "PATCH /api/messages/{id}", (403, "not_sender")),
+    ("owner, not the sender", "owner", "PATCH /api/v1/messages/{id}", (403, "not_sender")),
     ("non-owner", "member", "sio message:delete", (None, "not_sender")),
-    ("non-owner", "member", "DELETE /api/messages/{id}", (403, "not_sender")),
+    ("non-owner", "member", "DELETE /api/v1/messages/{id}", (403, "not_sender")),
     *[(label, role, op, outside(op)) for label, role in OUTSIDERS.items() for op in GUARDED],
 ]
 
@@ -520,7 +522,7 @@ async def check_favorite_toggled(world: World, role: str, target: str, outcome: 
 
 async def check_favorite_set(world: World, role: str, target: str, outcome: Outcome, mark: int) -> None:
     assert outcome.data["favorite"] is True and world.room in {f["id"] for f in outcome.data["favorites"]}
-    off = await world.http("DELETE", f"/api/me/favorites/room/{world.room}", role)  # back as it was
+    off = await world.http("DELETE", f"/api/v1/me/favorites/room/{world.room}", role)  # back as it was
     assert off.status == 200 and off.data["favorite"] is False, off
 
 
@@ -534,27 +536,27 @@ Check = Callable[[World, str, str, Outcome, int], Awaitable[None]]
 # "text"/"file" the protected ones, "room"/"favorite" the room (the latter once marked), and the check).
 POSITIVE: list[tuple[str, str, str, Check]] = [
     ("sio message:edit", "sender", "fresh", check_edited),
-    ("PATCH /api/messages/{id}", "sender", "fresh", check_edited),
+    ("PATCH /api/v1/messages/{id}", "sender", "fresh", check_edited),
     ("sio message:delete", "sender", "fresh", check_deleted),
     ("sio message:delete", "owner", "fresh", check_deleted),
-    ("DELETE /api/messages/{id}", "sender", "fresh", check_deleted),
-    ("DELETE /api/messages/{id}", "owner", "fresh", check_deleted),
+    ("DELETE /api/v1/messages/{id}", "sender", "fresh", check_deleted),
+    ("DELETE /api/v1/messages/{id}", "owner", "fresh", check_deleted),
     ("sio reaction:toggle", "member", "fresh", check_reacted),
-    ("POST /api/messages/{id}/reactions", "member", "fresh", check_reacted),
-    ("DELETE /api/messages/{id}/reactions/{emoji}", "member", "reacted", check_unreacted),
-    ("GET /api/messages/{id}", "member", "text", check_read),
-    ("GET /api/messages/{id}", "owner", "text", check_read),
-    ("GET /api/messages/{id}/attachment-url", "member", "file", check_link),
-    ("GET /api/messages/{id}/attachment-url/check", "member", "file", check_fresh),
+    ("POST /api/v1/messages/{id}/reactions", "member", "fresh", check_reacted),
+    ("DELETE /api/v1/messages/{id}/reactions/{emoji}", "member", "reacted", check_unreacted),
+    ("GET /api/v1/messages/{id}", "member", "text", check_read),
+    ("GET /api/v1/messages/{id}", "owner", "text", check_read),
+    ("GET /api/v1/messages/{id}/attachment-url", "member", "file", check_link),
+    ("GET /api/v1/messages/{id}/attachment-url/check", "member", "file", check_fresh),
     ("GET /api/rooms/check-url/", "member", "file", check_fresh),
     ("GET /api/rooms/refresh-url/", "member", "file", check_link),
     ("sio room:join", "member", "room", check_joined),
-    ("GET /api/rooms/{id}/messages", "member", "room", check_history),
-    ("GET /api/rooms/{id}/changes", "member", "room", check_changes),
-    ("GET /api/search?room_id", "member", "room", check_found),
+    ("GET /api/v1/rooms/{id}/messages", "member", "room", check_history),
+    ("GET /api/v1/rooms/{id}/changes", "member", "room", check_changes),
+    ("GET /api/v1/search?room_id", "member", "room", check_found),
     ("sio favorite:toggle", "member", "room", check_favorite_toggled),
-    ("PUT /api/me/favorites/room/{id}", "member", "room", check_favorite_set),
-    ("DELETE /api/me/favorites/room/{id}", "member", "favorite", check_favorite_unset),
+    ("PUT /api/v1/me/favorites/room/{id}", "member", "room", check_favorite_set),
+    ("DELETE /api/v1/me/favorites/room/{id}", "member", "favorite", check_favorite_unset),
 ]
 
 
@@ -566,11 +568,11 @@ async def test_the_entitled_actor_may(world, op, role, on, check):
     if on in ("fresh", "reacted"):
         target = await fresh_message(world)
         if on == "reacted":
-            added = await OPS["POST /api/messages/{id}/reactions"].run(world, role, target)
+            added = await OPS["POST /api/v1/messages/{id}/reactions"].run(world, role, target)
             assert added.status == 200, added
     elif on == "favorite":
         target = world.room
-        marked = await OPS["PUT /api/me/favorites/room/{id}"].run(world, role, target)
+        marked = await OPS["PUT /api/v1/me/favorites/room/{id}"].run(world, role, target)
         assert marked.status == 200, marked
     else:
         target = target_of(world, role, op)
@@ -600,7 +602,7 @@ def test_every_refused_operation_has_a_positive_control():
     ],
 )
 async def test_search_finds_only_messages_of_rooms_one_is_in_now(world, role, finds):
-    outcome = await world.http("GET", "/api/search", role, params={"q": world.word, "limit": "50"})
+    outcome = await world.http("GET", "/api/v1/search", role, params={"q": world.word, "limit": "50"})
     assert outcome.status == 200, outcome
     assert {hit["id"] for hit in outcome.data["hits"]} == {world.messages[key] for key in finds}
     if role != "member":
@@ -620,10 +622,10 @@ async def test_a_link_kept_from_before_removal_is_a_bearer_capability_until_it_e
     assert time.time() < expires <= time.time() + ttl + max(1, ttl // 12)
     download = await world.http("GET", link, None)
     assert (download.status, download.raw) == (200, PNG)
-    refresh = await OPS["GET /api/messages/{id}/attachment-url"].run(world, role, message_id)
+    refresh = await OPS["GET /api/v1/messages/{id}/attachment-url"].run(world, role, message_id)
     assert refresh.answer == (404, "message_not_found")
     # Nor any message of the room carries one to them: they cannot read it.
-    assert (await OPS["GET /api/messages/{id}"].run(world, role, message_id)).answer == (404, "message_not_found")
+    assert (await OPS["GET /api/v1/messages/{id}"].run(world, role, message_id)).answer == (404, "message_not_found")
 
 
 async def test_a_removed_members_connection_no_longer_gets_the_rooms_events(world):

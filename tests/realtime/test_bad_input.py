@@ -233,12 +233,12 @@ async def test_a_malformed_packet_gets_an_invalid_payload_error_and_the_connecti
 )
 async def test_a_client_event_named_like_a_reserved_event_is_unknown_and_changes_nothing(node, pair, frame):
     room, a, b = pair
-    connections = node.gateway.connection_count
+    connections = node.hub.connection_count
     mark = len(a.received)
     await a.eio.send(frame)
     error = await a.next("error", after=mark)
     assert error["code"] == "unknown_event" and error["event"] in ("connect", "disconnect")
-    assert node.gateway.connection_count == connections
+    assert node.hub.connection_count == connections
     await assert_unharmed(node, room, a, b)
     # The connection is still signed in as alice and still follows its rooms.
     await a.join(room)
@@ -296,7 +296,7 @@ async def test_an_oversized_frame_closes_only_that_connection_and_stores_nothing
     big, other = await node.connect(alice, label="alice-big"), await node.connect(alice, label="alice-other")
     b = await node.connect(bob)
     await b.join(room)
-    connections = node.gateway.connection_count
+    connections = node.hub.connection_count
 
     # Under the limit is fine.
     assert (await big.send(room, "y" * 3000))["data"]["seq"] == 1
@@ -304,7 +304,7 @@ async def test_an_oversized_frame_closes_only_that_connection_and_stores_nothing
 
     await big.emit("message:send", {"room_id": room, "content": "x" * 5000, "client_ref": "too-big"})
     await big.wait_gone()
-    await eventually(lambda: node.gateway.connection_count == connections - 1, what="the gateway to drop it")
+    await eventually(lambda: node.hub.connection_count == connections - 1, what="the gateway to drop it")
 
     assert other.connected and b.connected
     answer = await other.send(room, "small again", client_ref="too-big")  # the ref was never used

@@ -291,12 +291,12 @@ async def test_changes_while_away_come_with_the_catch_up_before_and_after_persis
         await back.disconnect()
 
     # REST serves the same feed; a cursor past every change gives nothing.
-    status, page = await rest.call("GET", f"/api/rooms/{room}/changes?since={cursor}", bob)
+    status, page = await rest.call("GET", f"/api/v1/rooms/{room}/changes?since={cursor}", bob)
     assert status == 200 and [m["seq"] for m in page["messages"]] == [1, 3] and page["has_more"] is False
     newest = max(int(m["version"]) for m in page["messages"])
-    assert (await rest.call("GET", f"/api/rooms/{room}/changes?since={newest}", bob))[1]["messages"] == []
-    assert (await rest.call("GET", f"/api/rooms/{room}/changes", bob))[1]["messages"] == []
-    status, refused = await rest.call("GET", f"/api/rooms/{room}/changes?since=0", user_id("outsider"))
+    assert (await rest.call("GET", f"/api/v1/rooms/{room}/changes?since={newest}", bob))[1]["messages"] == []
+    assert (await rest.call("GET", f"/api/v1/rooms/{room}/changes", bob))[1]["messages"] == []
+    status, refused = await rest.call("GET", f"/api/v1/rooms/{room}/changes?since=0", user_id("outsider"))
     assert (status, refused["code"]) == (403, "not_member")
-    status, bad = await rest.call("GET", f"/api/rooms/{room}/changes?since=-1", bob)
+    status, bad = await rest.call("GET", f"/api/v1/rooms/{room}/changes?since=-1", bob)
     assert (status, bad["code"]) == (400, "invalid_payload")

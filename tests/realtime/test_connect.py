@@ -201,12 +201,12 @@ async def test_refused_connections_leave_no_trace_and_do_not_disturb_connected_u
     a, b = await node.connect(alice), await node.connect(bob)
     await a.join(room)
     await b.join(room)
-    connections = node.gateway.connection_count
+    connections = node.hub.connection_count
 
     refusals = [None, {"token": "garbage"}, {"token": token(alice, ttl=-3600)}, {"token": token(alice), "user_id": bob}]
     for auth in refusals:
         await node.refused(auth=auth)
-    assert node.gateway.connection_count == connections
+    assert node.hub.connection_count == connections
 
     assert (await a.send(room, "still here"))["ok"]
     assert (await b.wait_message(room, 1))["content"] == "still here"
@@ -216,8 +216,8 @@ async def test_refused_connections_leave_no_trace_and_do_not_disturb_connected_u
 
 
 async def test_a_closed_connection_is_forgotten_by_the_gateway(node, user_id):
-    before = node.gateway.connection_count
+    before = node.hub.connection_count
     client = await node.connect(user_id("eve"))
-    assert node.gateway.connection_count == before + 1
+    assert node.hub.connection_count == before + 1
     await client.disconnect()
-    await eventually(lambda: node.gateway.connection_count == before, WAIT, "the gateway to forget the connection")
+    await eventually(lambda: node.hub.connection_count == before, WAIT, "the gateway to forget the connection")

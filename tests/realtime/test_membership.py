@@ -127,7 +127,7 @@ async def test_disabling_a_user_closes_their_connections_after_an_error_and_spar
     b1, b2 = await node.connect(bob, label="bob-1"), await node.connect(bob, label="bob-2")
     await a.join(room)
     await b1.join(room)
-    connections = node.gateway.connection_count
+    connections = node.hub.connection_count
 
     await disable_user(settings, bob)
 
@@ -137,7 +137,7 @@ async def test_disabling_a_user_closes_their_connections_after_an_error_and_spar
         assert errors == [{"code": "user_disabled", "message": errors[0]["message"], "event": None}]
         assert client.received[-1][0] == "error"  # the error came just before the close
         assert not client.connected
-    await eventually(lambda: node.gateway.connection_count == connections - 2, what="bob's connections to go")
+    await eventually(lambda: node.hub.connection_count == connections - 2, what="bob's connections to go")
 
     assert a.connected
     assert (await a.send(room, "bob is gone"))["ok"]

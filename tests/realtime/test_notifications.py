@@ -21,7 +21,7 @@ async def gone_offline(rest, asker: str, user: str) -> None:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + 5
     while True:
-        status, presence = await rest.call("GET", f"/api/users/{user}/presence", asker)
+        status, presence = await rest.call("GET", f"/api/v1/users/{user}/presence", asker)
         assert status == 200, presence
         if presence["status"] == "offline":
             return
@@ -30,7 +30,7 @@ async def gone_offline(rest, asker: str, user: str) -> None:
 
 
 async def stored(rest, user: str, limit: int | None = None) -> dict:
-    path = "/api/notifications" + (f"?limit={limit}" if limit is not None else "")
+    path = "/api/v1/notifications" + (f"?limit={limit}" if limit is not None else "")
     status, body = await rest.call("GET", path, user)
     assert status == 200, body
     return body
@@ -67,7 +67,7 @@ async def test_an_online_member_is_notified_only_on_connections_that_do_not_foll
     assert first["ok"] and second["ok"], (first, second)
     # carol (online) and dave (offline) read everything before the worker runs: neither hears of it.
     for reader in (carol, dave):
-        status, state = await rest.call("POST", f"/api/rooms/{room}/read", reader, {})
+        status, state = await rest.call("POST", f"/api/v1/rooms/{room}/read", reader, {})
         assert status == 200 and state["read_seq"] == 2, state
     await b_follow.wait_message(room, 2)
     await drain()
@@ -201,17 +201,17 @@ async def test_pending_notifications_over_rest_newest_first_within_the_limit(nod
     assert (await stored(rest, alice))["total"] == 0  # the sender gets none
     assert (await stored(rest, carol))["total"] == 3  # carol has her own
     # Listing delivers nothing; an ack of someone else's ids changes nothing.
-    status, body = await rest.call("POST", "/api/notifications/ack", carol, {"ids": ids})
+    status, body = await rest.call("POST", "/api/v1/notifications/ack", carol, {"ids": ids})
     assert status == 200 and body == {"acknowledged": 0}, body
     assert (await stored(rest, bob))["total"] == 3
 
-    status, body = await rest.call("POST", "/api/notifications/ack", bob, {"ids": [ids[0], ids[0], "x"]})
+    status, body = await rest.call("POST", "/api/v1/notifications/ack", bob, {"ids": [ids[0], ids[0], "x"]})
     assert status == 200 and body == {"acknowledged": 1}, body
-    status, body = await rest.call("POST", "/api/notifications/ack", bob, {"ids": [ids[0]]})
+    status, body = await rest.call("POST", "/api/v1/notifications/ack", bob, {"ids": [ids[0]]})
     assert status == 200 and body == {"acknowledged": 0}, body
-    status, body = await rest.call("POST", "/api/notifications/ack", bob, {"ids": []})
+    status, body = await rest.call("POST", "/api/v1/notifications/ack", bob, {"ids": []})
     assert status == 400 and body["code"] == "invalid_payload", body
-    status, body = await rest.call("GET", "/api/notifications?limit=0", bob)
+    status, body = await rest.call("GET", "/api/v1/notifications?limit=0", bob)
     assert status == 400 and body["code"] == "invalid_payload", body
     listed = await stored(rest, bob)
     assert listed["total"] == 2 and [n["id"] for n in listed["notifications"]] == ids[1:]

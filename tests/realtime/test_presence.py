@@ -38,16 +38,16 @@ def now_ms() -> datetime:
 
 
 async def presence_of(rest, viewer: str, user: str) -> dict:
-    status, body = await rest.call("GET", f"/api/users/{user}/presence", viewer)
+    status, body = await rest.call("GET", f"/api/v1/users/{user}/presence", viewer)
     assert status == 200, body
     return body
 
 
 async def closed(node, client) -> None:
     """Close a client and wait until its node has dropped the connection (its presence is recorded just after)."""
-    before = node.gateway.connection_count
+    before = node.hub.connection_count
     await client.disconnect()
-    await eventually(lambda: node.gateway.connection_count == before - 1, WAIT, f"{client.label} to be forgotten")
+    await eventually(lambda: node.hub.connection_count == before - 1, WAIT, f"{client.label} to be forgotten")
 
 
 @pytest.fixture
@@ -183,7 +183,7 @@ async def test_every_connection_of_the_user_is_told_of_a_chosen_status_the_one_t
 async def test_a_status_chosen_over_rest_is_shown_once_a_connection_is_alive(node, rest, pair):
     _room, alice, bob = pair
     b = await node.connect(bob)
-    status, body = await rest.call("PUT", "/api/me/status", alice, {"status": "DND"})
+    status, body = await rest.call("PUT", "/api/v1/me/status", alice, {"status": "DND"})
     assert status == 200 and body["user_id"] == alice and body["status"] == "offline", body  # not connected yet
     await asyncio.sleep(QUIET)
     assert updates(b, alice) == []
@@ -192,12 +192,12 @@ async def test_a_status_chosen_over_rest_is_shown_once_a_connection_is_alive(nod
     assert a.all("session:ready")[0]["status"] == "busy"
     [update] = await wait_updates(b, alice, 1)
     assert update["status"] == "busy"
-    status, body = await rest.call("PUT", "/api/me/status", alice, {"status": "idle"})
+    status, body = await rest.call("PUT", "/api/v1/me/status", alice, {"status": "idle"})
     assert status == 200 and body["status"] == "away", body
     assert [u["status"] for u in await wait_updates(b, alice, 2)] == ["busy", "away"]
     assert (await presence_of(rest, bob, alice))["status"] == "away"
 
-    status, body = await rest.call("PUT", "/api/me/status", alice, {"status": "sleeping"})
+    status, body = await rest.call("PUT", "/api/v1/me/status", alice, {"status": "sleeping"})
     assert status == 400 and body["code"] == "unknown_status", body
 
 
@@ -225,7 +225,7 @@ async def test_an_unknown_or_malformed_status_is_refused_and_changes_nothing(nod
 async def test_a_user_who_chose_offline_is_never_announced_online(node, rest, pair):
     _room, alice, bob = pair
     b = await node.connect(bob)
-    status, body = await rest.call("PUT", "/api/me/status", alice, {"status": "invisible"})
+    status, body = await rest.call("PUT", "/api/v1/me/status", alice, {"status": "invisible"})
     assert status == 200 and body["status"] == "offline", body
 
     a1 = await node.connect(alice, label="alice-1")
@@ -241,7 +241,7 @@ async def test_a_user_who_chose_offline_is_never_announced_online(node, rest, pa
     assert updates(b, alice) == []
 
     # Choosing online while disconnected shows nothing yet; the next connection does.
-    status, body = await rest.call("PUT", "/api/me/status", alice, {"status": "online"})
+    status, body = await rest.call("PUT", "/api/v1/me/status", alice, {"status": "online"})
     assert status == 200 and body["status"] == "offline", body
     await asyncio.sleep(QUIET)
     assert updates(b, alice) == []
@@ -346,7 +346,7 @@ async def test_an_invisible_user_of_a_node_that_stops_refreshing_is_dropped_sile
     one, two = await spawn(**STALL_ENV), await spawn(**STALL_ENV)
     bob, dave = user_id("bob"), user_id("dave")
     await one.rest.create_room(bob, dave)
-    status, body = await one.rest.call("PUT", "/api/me/status", dave, {"status": "invisible"})
+    status, body = await one.rest.call("PUT", "/api/v1/me/status", dave, {"status": "invisible"})
     assert status == 200, body
     b = await one.connect(bob)
     await two.connect(dave)
@@ -408,7 +408,7 @@ async def test_bad_device_details_refuse_the_connection_and_announce_nothing(
     await asyncio.sleep(QUIET)
     assert updates(b, alice) == []
     assert (await presence_of(rest, bob, alice)) == {"user_id": alice, "status": "offline", "last_seen_at": None}
-    assert node.gateway.connection_count == 1
+    assert node.hub.connection_count == 1
     assert [entry for entry in _recorded_devices(sync_redis, settings) if entry[0] == alice] == []
 
 
@@ -440,7 +440,7 @@ async def test_presence_never_reaches_people_who_share_no_room(node, rest, pair,
     await a2.disconnect()
     await asyncio.sleep(QUIET)
     assert len(updates(b, alice)) == 3
-    status, body = await rest.call("GET", f"/api/users/{alice}/presence", bob)
+    status, body = await rest.call("GET", f"/api/v1/users/{alice}/presence", bob)
     assert status == 404 and body["code"] == "user_not_found", body
 
 
@@ -459,8 +459,8 @@ async def test_rest_presence_is_for_oneself_and_people_sharing_a_room(node, rest
 
     # A stranger and a user who does not exist look the same: not found.
     for viewer, user in ((stranger, alice), (alice, stranger), (alice, user_id("nobody"))):
-        status, body = await rest.call("GET", f"/api/users/{user}/presence", viewer)
+        status, body = await rest.call("GET", f"/api/v1/users/{user}/presence", viewer)
         assert status == 404 and body["code"] == "user_not_found", (viewer, user, body)
 
-    status, body = await rest.call("GET", "/api/users/%20padded%20/presence", alice)
+    status, body = await rest.call("GET", "/api/v1/users/%20padded%20/presence", alice)
     assert status == 400 and body["code"] == "invalid_payload", body

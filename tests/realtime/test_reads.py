@@ -31,7 +31,7 @@ async def read(client, room_id: str, seq: int | None = None) -> dict:
 
 
 async def unread_of(rest, user: str) -> dict:
-    status, body = await rest.call("GET", "/api/me/unread", user)
+    status, body = await rest.call("GET", "/api/v1/me/unread", user)
     assert status == 200, body
     return body
 
@@ -75,11 +75,11 @@ async def test_the_cursor_only_moves_forward_and_the_counts_follow_it(node, rest
     unread = await unread_of(rest, bob)
     assert unread["total_unread"] == 2 and unread["rooms"][0]["read_seq"] == 5, unread
     # The REST twin moves the same cursor, forward only.
-    status, state = await rest.call("POST", f"/api/rooms/{room}/read", bob, {"seq": 6})
+    status, state = await rest.call("POST", f"/api/v1/rooms/{room}/read", bob, {"seq": 6})
     assert status == 200 and state == {"room_id": room, "read_seq": 6, "unread_count": 1, "total_unread": 1}, state
-    status, state = await rest.call("POST", f"/api/rooms/{room}/read", bob, {"seq": 2})
+    status, state = await rest.call("POST", f"/api/v1/rooms/{room}/read", bob, {"seq": 2})
     assert status == 200 and state == {"room_id": room, "read_seq": 6, "unread_count": 1, "total_unread": 1}, state
-    status, state = await rest.call("POST", f"/api/rooms/{room}/read", bob, {})
+    status, state = await rest.call("POST", f"/api/v1/rooms/{room}/read", bob, {})
     assert status == 200 and state == {"room_id": room, "read_seq": 7, "unread_count": 0, "total_unread": 0}, state
 
 
@@ -127,7 +127,7 @@ async def test_a_read_over_rest_is_announced_like_one_over_the_socket(node, rest
     for client in (a, b):
         await client.join(room)
     await sent(a, room, 3)
-    status, state = await rest.call("POST", f"/api/rooms/{room}/read", bob, {"seq": 2})
+    status, state = await rest.call("POST", f"/api/v1/rooms/{room}/read", bob, {"seq": 2})
     assert status == 200 and state["read_seq"] == 2, state
     receipt = await a.next("receipt:read")
     assert (receipt["user_id"], receipt["read_seq"]) == (bob, 2)
@@ -252,11 +252,11 @@ async def test_reading_past_the_end_outside_the_room_or_an_unknown_room_is_refus
     negative = await b.ack("room:read", {"room_id": room, "seq": -1})
     assert negative["ok"] is False and negative["error"]["code"] == "invalid_payload", negative
 
-    status, body = await rest.call("POST", f"/api/rooms/{room}/read", bob, {"seq": 99})
+    status, body = await rest.call("POST", f"/api/v1/rooms/{room}/read", bob, {"seq": 99})
     assert status == 409 and body["code"] == "read_beyond_last" and body["details"]["last_seq"] == 2, body
-    status, body = await rest.call("POST", f"/api/rooms/{room}/read", mallory, {})
+    status, body = await rest.call("POST", f"/api/v1/rooms/{room}/read", mallory, {})
     assert status == 403 and body["code"] == "not_member", body
-    status, body = await rest.call("POST", f"/api/rooms/{UNKNOWN_ROOM}/read", bob, {})
+    status, body = await rest.call("POST", f"/api/v1/rooms/{UNKNOWN_ROOM}/read", bob, {})
     assert status == 404 and body["code"] == "room_not_found", body
 
     # None of the refusals moved anything or told anyone.

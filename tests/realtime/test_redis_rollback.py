@@ -34,7 +34,7 @@ async def test_a_message_acknowledged_after_the_counter_stepped_back_is_stored_a
     assert pg("SELECT count(*) FROM messages WHERE id = %s", (int(message_id),)) == [(1,)]
     # The room heard it again at its new seq; history and a resend with its client_ref agree.
     await eventually(lambda: [m["seq"] for m in b.messages(room) if m["id"] == message_id] == [2, 4], what="moved")
-    status, page = await rest.call("GET", f"/api/rooms/{room}/messages", bob)
+    status, page = await rest.call("GET", f"/api/v1/rooms/{room}/messages", bob)
     assert status == 200 and [(m["seq"], m["content"]) for m in page["messages"]][-2:] == [
         (3, "before 3"),
         (4, "after the crash"),

@@ -59,7 +59,7 @@ async def test_a_delete_leaves_a_tombstone_the_owner_may_delete_any_message(node
     gone = await ok(b, "message:delete", {"message_id": first["id"]})
     assert (gone["id"], gone["seq"], gone["deleted_by"]) == (first["id"], first["seq"], bob)
     assert (await o.next("message:deleted"))["id"] == first["id"]
-    status, body = await rest.call("DELETE", f"/api/messages/{second['id']}", owner)  # the owner, over REST
+    status, body = await rest.call("DELETE", f"/api/v1/messages/{second['id']}", owner)  # the owner, over REST
     assert status == 200 and body["deleted_by"] == owner, body
     for _ in range(2):  # before and after persistence
         messages = (await rest.history(carol, room))["messages"]
@@ -82,12 +82,12 @@ async def test_reactions_toggle_live_and_over_rest_and_history_groups_them(node,
     assert (on["reacted"], on["changed"]) == (True, True)
     assert on["reactions"] == [{"emoji": "👍🏽", "count": 1, "user_ids": [bob]}]
     assert (await a.next("reaction:update"))["reactions"] == on["reactions"]
-    status, body = await rest.call("POST", f"/api/messages/{sent['id']}/reactions", alice, {"emoji": "👍🏽"})
+    status, body = await rest.call("POST", f"/api/v1/messages/{sent['id']}/reactions", alice, {"emoji": "👍🏽"})
     assert status == 200 and body["reactions"] == [{"emoji": "👍🏽", "count": 2, "user_ids": [bob, alice]}], body
     await ok(a, "reaction:toggle", {"message_id": sent["id"], "emoji": "🇫🇷"})
     off = await ok(b, "reaction:toggle", {"message_id": sent["id"], "emoji": "👍🏽"})
     assert off["reacted"] is False
-    status, body = await rest.call("DELETE", f"/api/messages/{sent['id']}/reactions/{quote('🇫🇷')}", alice)
+    status, body = await rest.call("DELETE", f"/api/v1/messages/{sent['id']}/reactions/{quote('🇫🇷')}", alice)
     assert status == 200 and body["changed"] is True, body
     await drain()
     [message] = (await rest.history(bob, room))["messages"]
@@ -111,7 +111,7 @@ async def test_replies_name_a_message_of_the_same_room_and_types_are_checked(nod
     image = await ok(a, "message:send", {"room_id": room, "content": "https://example.org/cat.png", "type": "image"})
     assert (await a.wait_message(room, image["seq"]))["type"] == "image"
     assert await refused(a, "message:send", {"room_id": room, "content": "x", "type": "system"}) == "invalid_payload"
-    status, body = await rest.call("POST", f"/api/rooms/{room}/messages", alice, {"content": "x", "type": "system"})
+    status, body = await rest.call("POST", f"/api/v1/rooms/{room}/messages", alice, {"content": "x", "type": "system"})
     assert (status, body["code"]) == (400, "invalid_payload")
 
 
@@ -149,7 +149,7 @@ async def test_favorites_and_people_come_on_connect_and_changes_are_pushed(node,
     marked = await ok(a1, "favorite:toggle", {"id": room, "type": "ROOM"})
     assert marked["favorite"] is True and [(f["type"], f["id"]) for f in marked["favorites"]] == [("room", room)]
     assert (await a2.next("favorites:update"))["favorites"] == marked["favorites"]
-    status, body = await rest.call("PUT", f"/api/me/favorites/user/{bob}", alice)
+    status, body = await rest.call("PUT", f"/api/v1/me/favorites/user/{bob}", alice)
     assert status == 200 and [f["id"] for f in body["favorites"]] == [room, bob], body
     assert (await ok(a1, "favorite:toggle", {"id": room, "type": "room"}))["favorite"] is False
     assert await refused(a1, "favorite:toggle", {"id": "999999999", "type": "room"}) == "room_not_found"
@@ -162,7 +162,7 @@ async def test_favorites_and_people_come_on_connect_and_changes_are_pushed(node,
     assert {p["user_id"] for p in (await b.next("people:update"))["added"]} == {carol}
     await rest.remove_member(alice, room, carol)
     await eventually(lambda: any(u["removed"] == [carol] for u in a1.all("people:update")), what="removal")
-    status, body = await rest.call("GET", "/api/me/people", alice)
+    status, body = await rest.call("GET", "/api/v1/me/people", alice)
     assert status == 200 and [p["user_id"] for p in body["people"]] == [bob], body
     a3 = await node.connect(alice)
     assert [f["id"] for f in a3.all("session:ready")[0]["favorites"]] == [bob]
@@ -171,10 +171,10 @@ async def test_favorites_and_people_come_on_connect_and_changes_are_pushed(node,
 async def test_a_removed_members_room_favorite_no_longer_shows_and_can_be_dropped(node, rest, user_id):
     alice, bob = user_id("alice"), user_id("bob")
     room = await rest.create_room(alice, bob)
-    status, body = await rest.call("PUT", f"/api/me/favorites/room/{room}", bob)
+    status, body = await rest.call("PUT", f"/api/v1/me/favorites/room/{room}", bob)
     assert status == 200 and [f["id"] for f in body["favorites"]] == [room], body
     await rest.remove_member(alice, room, bob)
-    status, body = await rest.call("GET", "/api/me/favorites", bob)
+    status, body = await rest.call("GET", "/api/v1/me/favorites", bob)
     assert status == 200 and body["favorites"] == [], body
     b = await node.connect(bob)
     assert b.all("session:ready")[0]["favorites"] == []
@@ -183,7 +183,7 @@ async def test_a_removed_members_room_favorite_no_longer_shows_and_can_be_droppe
     dropped = await ok(b, "favorite:toggle", {"id": room, "type": "room", "on": False})
     assert dropped == {"favorite": False, "favorites": []}
     await rest.add_members(alice, room, bob)  # back in the room: the favorite was dropped, it does not return
-    status, body = await rest.call("GET", "/api/me/favorites", bob)
+    status, body = await rest.call("GET", "/api/v1/me/favorites", bob)
     assert status == 200 and body["favorites"] == [], body
 
 
@@ -197,7 +197,7 @@ async def upload(node, user: str, data: bytes, name: str) -> dict:
     form.add_field("myFile", data, filename=name, content_type="text/html")  # the claim is ignored
     async with aiohttp.ClientSession() as session:
         headers = {"Authorization": f"Bearer {node.token(user)}"}
-        async with session.post(node.url.rstrip("/") + "/api/attachments", data=form, headers=headers) as response:
+        async with session.post(node.url.rstrip("/") + "/api/v1/attachments", data=form, headers=headers) as response:
             assert response.status == 201, await response.text()
             return await response.json()
 
@@ -220,10 +220,10 @@ async def test_a_message_with_an_attachment_carries_a_fresh_link_to_members_only
             assert response.status == 200 and await response.read() == PNG
     # A fresh link by message id, before and after persistence; not for someone outside the room.
     for _ in range(2):
-        status, body = await rest.call("GET", f"/api/messages/{sent['id']}/attachment-url", bob)
+        status, body = await rest.call("GET", f"/api/v1/messages/{sent['id']}/attachment-url", bob)
         assert status == 200 and body["id"] == uploaded["id"], body
         await drain()
-    status, body = await rest.call("GET", f"/api/messages/{sent['id']}/attachment-url", eve)
+    status, body = await rest.call("GET", f"/api/v1/messages/{sent['id']}/attachment-url", eve)
     assert status in (403, 404), body
     [message] = (await rest.history(bob, room))["messages"]
     assert message["attachment"]["url"] and message["attachment"]["name"] == "cat.png"

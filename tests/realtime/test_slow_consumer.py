@@ -108,13 +108,13 @@ async def test_a_connection_that_stops_reading_is_cut_off_and_the_others_get_eve
     reader = await node.connect(carol)
     await reader.join(room_id)
     sender = await node.connect(alice)
-    before = node.gateway.connection_count
+    before = node.hub.connection_count
 
     count = 1500
     for n in range(count):
         assert (await sender.send(room_id, f"{n} {CONTENT}"))["ok"]
 
-    await eventually(lambda: node.gateway.connection_count == before - 1, what="the stalled connection to be cut off")
+    await eventually(lambda: node.hub.connection_count == before - 1, what="the stalled connection to be cut off")
     assert await stalled.cut_off(), "the server kept the stalled connection open"
     stalled.close()
     await eventually(lambda: len(reader.messages(room_id)) == count, what="the reader to get every message")

@@ -1,10 +1,16 @@
-"""The AsyncAPI 3.0 document of the Socket.IO protocol, generated from `contract`."""
+"""The Socket.IO protocol's channel of the AsyncAPI 3.0 document, generated from `contract`
+(the document itself is assembled in `app.gateways.asyncapi`)."""
 
 from __future__ import annotations
 
-from app.chat.errors import DESCRIPTIONS
+from apispec.ext.marshmallow import MarshmallowPlugin
+
 from app.gateways.socketio.contract import CLIENT_EVENTS, SERVER_EVENTS, AckErrorSchema
-from app.schemas.jsonschema import new_spec, to_json_schema
+from app.schemas.jsonschema import to_json_schema
+
+CHANNEL = "socket"
+ADDRESS = "/socket.io/"
+TITLE = "Socket.IO: the canonical protocol"
 
 DESCRIPTION = """\
 Socket.IO (Engine.IO v4) on namespace `/`, path `/socket.io/`. Connect with `auth: {token: "<JWT>"}`
@@ -12,18 +18,16 @@ Socket.IO (Engine.IO v4) on namespace `/`, path `/socket.io/`. Connect with `aut
 with `data: {code, message}`.
 
 Every client event takes an acknowledgement callback, answered `{ok: true, data}` or
-`{ok: false, error: {code, message, details}}`. Without a callback a failure arrives as an `error` event.
-
-Error codes:
-""" + "\n".join(f"- `{code.value}`: {text}" for code, text in DESCRIPTIONS.items())
+`{ok: false, error: {code, message, details}}`. Without a callback a failure arrives as an `error` event."""
 
 
 def _key(event: str) -> str:
     return event.replace(":", "_")
 
 
-def build_asyncapi(version: str) -> dict:
-    spec, plugin = new_spec("Chat backend: Socket.IO protocol", version, DESCRIPTION)
+def channel(plugin: MarshmallowPlugin) -> tuple[dict, dict]:
+    """The `socket` channel and its operations (keyed by event name, `:` as `_`)."""
+    ref = {"$ref": f"#/channels/{CHANNEL}"}
     messages: dict = {}
     operations: dict = {}
     for name, event in CLIENT_EVENTS.items():
@@ -47,13 +51,10 @@ def build_asyncapi(version: str) -> dict:
         }
         operations[key] = {
             "action": "receive",
-            "channel": {"$ref": "#/channels/socket"},
+            "channel": ref,
             "summary": event.summary,
-            "messages": [{"$ref": f"#/channels/socket/messages/{key}"}],
-            "reply": {
-                "channel": {"$ref": "#/channels/socket"},
-                "messages": [{"$ref": f"#/channels/socket/messages/{key}_ack"}],
-            },
+            "messages": [{"$ref": f"#/channels/{CHANNEL}/messages/{key}"}],
+            "reply": {"channel": ref, "messages": [{"$ref": f"#/channels/{CHANNEL}/messages/{key}_ack"}]},
             "x-error-codes": [code.value for code in event.errors],
         }
     for name, event in SERVER_EVENTS.items():
@@ -61,18 +62,9 @@ def build_asyncapi(version: str) -> dict:
         messages[key] = {"name": name, "summary": event.summary, "payload": to_json_schema(plugin, event.payload)}
         operations[key] = {
             "action": "send",
-            "channel": {"$ref": "#/channels/socket"},
+            "channel": ref,
             "summary": event.summary,
-            "messages": [{"$ref": f"#/channels/socket/messages/{key}"}],
+            "messages": [{"$ref": f"#/channels/{CHANNEL}/messages/{key}"}],
         }
-    # Nested schemas were registered as components while converting; `#/components/schemas/X` holds in both.
-    components = spec.to_dict().get("components", {}).get("schemas", {})
-    document = {
-        "asyncapi": "3.0.0",
-        "info": {"title": "Chat backend: Socket.IO protocol", "version": version, "description": DESCRIPTION},
-        "defaultContentType": "application/json",
-        "channels": {"socket": {"address": "/socket.io/", "messages": messages}},
-        "operations": operations,
-        "components": {"schemas": components},
-    }
-    return document
+    socket = {"address": ADDRESS, "title": TITLE, "description": DESCRIPTION, "messages": messages}
+    return socket, operations

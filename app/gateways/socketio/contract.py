@@ -1,8 +1,9 @@
-"""The Socket.IO protocol as data: every event, its payload schema, its acknowledgement.
+"""The canonical Socket.IO protocol as data: every event, its payload schema, its acknowledgement.
 
-The gateway registers a handler for each client event here (and refuses
-to start if one is missing); the AsyncAPI document is generated from
-this table; tests validate real payloads against it.
+Its client events are the session layer's operations, under the same names (`CLIENT_EVENTS`); its
+server events are the core's events under their own names, plus `session:ready`, `server:shutdown`
+and `error`. The AsyncAPI document is generated from these tables; tests validate real payloads
+against it.
 """
 
 from __future__ import annotations
@@ -12,65 +13,33 @@ from dataclasses import dataclass
 from marshmallow import Schema, fields, validate
 
 from app.chat import events
-from app.chat.errors import Code
-from app.gateways.socketio import schemas
+from app.realtime.operations import OPERATIONS, Operation
 from app.schemas.payloads import (
     STATUS,
-    CatchUpSchema,
     DeletedSchema,
     EditedSchema,
     ErrorSchema,
     FavoriteSchema,
-    FavoriteSetSchema,
     FavoritesSchema,
     MessageSchema,
     NotificationSchema,
     PendingNotificationsSchema,
     PersonSchema,
     PresenceSchema,
-    ReactedSchema,
     ReactionsSchema,
     ReadStateSchema,
-    ReceiptSchema,
     RoomSchema,
     RoomViewSchema,
     UserSchema,
 )
 
-
-@dataclass(frozen=True)
-class ClientEvent:
-    payload: type[Schema]
-    ack: type[Schema]
-    summary: str
-    errors: tuple[Code, ...] = ()
-    optional_payload: bool = False  # no payload at all is read as {}
+CLIENT_EVENTS: dict[str, Operation] = OPERATIONS  # the canonical protocol speaks every operation by its name
 
 
 @dataclass(frozen=True)
 class ServerEvent:
     payload: type[Schema]
     summary: str
-
-
-class LeftSchema(Schema):
-    room_id = fields.String(required=True)
-
-
-class SyncRoomResultSchema(Schema):
-    ok = fields.Boolean(required=True)
-    data = fields.Nested(CatchUpSchema, metadata={"description": "When ok."})
-    room_id = fields.String(metadata={"description": "When not ok."})
-    error = fields.Nested(ErrorSchema, metadata={"description": "When not ok."})
-
-
-class SyncResultSchema(Schema):
-    rooms = fields.List(fields.Nested(SyncRoomResultSchema), required=True)
-
-
-class DirectResultSchema(Schema):
-    room = fields.Nested(RoomViewSchema, required=True)
-    created = fields.Boolean(required=True)
 
 
 class SessionReadySchema(Schema):
@@ -124,30 +93,6 @@ class MembersChangedSchema(Schema):
     owner_id = fields.String(allow_none=True, required=True)
 
 
-class StatusResultSchema(Schema):
-    status = fields.String(required=True, validate=STATUS, metadata={"description": "The canonical status set."})
-
-
-class HeartbeatResultSchema(Schema):
-    status = fields.String(required=True, validate=STATUS)
-    server_time = fields.String(required=True, metadata={"format": "date-time"})
-    presence_ttl = fields.Integer(
-        required=True, metadata={"description": "Seconds a connection stays online without a sign of life."}
-    )
-
-
-class TypingResultSchema(Schema):
-    room_id = fields.String(required=True)
-    typing = fields.Boolean(required=True)
-    announced = fields.Boolean(
-        required=True, metadata={"description": "False when throttled (a repeat) or when there was nothing to stop."}
-    )
-
-
-class AcknowledgedSchema(Schema):
-    acknowledged = fields.Integer(required=True, metadata={"description": "How many were pending."})
-
-
 class TypingUpdateSchema(Schema):
     room_id = fields.String(required=True)
     user_id = fields.String(required=True)
@@ -161,6 +106,9 @@ class ReceiptReadSchema(Schema):
     room_id = fields.String(required=True)
     user_id = fields.String(required=True)
     read_seq = fields.Integer(required=True)
+    message_id = fields.String(
+        allow_none=True, required=True, metadata={"description": "The message at `read_seq` (null at seq 0)."}
+    )
     read_at = fields.String(required=True, metadata={"format": "date-time"})
 
 
@@ -191,109 +139,6 @@ class ErrorEventSchema(ErrorSchema):
     )
     client_ref = fields.String(metadata={"description": "Echoed from a failed message:send."})
 
-
-ROOM_ERRORS = (Code.ROOM_NOT_FOUND, Code.NOT_MEMBER)
-CHANGE_ERRORS = (Code.MESSAGE_NOT_FOUND, Code.NOT_SENDER, Code.MESSAGE_DELETED)
-COMMON_ERRORS = (Code.INVALID_PAYLOAD, Code.RATE_LIMITED, Code.UNAVAILABLE, Code.INTERNAL_ERROR)
-
-CLIENT_EVENTS: dict[str, ClientEvent] = {
-    "room:join": ClientEvent(
-        schemas.JoinSchema,
-        CatchUpSchema,
-        "Follow a room's live messages. With `since_seq`, the acknowledgement holds the messages after it "
-        "(each message then arrives exactly once: in the acknowledgement or live, never both). With "
-        "`changes_since` (the `changes_cursor` of the last join), it also holds in `changed` the messages up to "
-        "`since_seq` edited or deleted since.",
-        ROOM_ERRORS,
-    ),
-    "room:leave": ClientEvent(schemas.LeaveSchema, LeftSchema, "Stop following a room's live messages."),
-    "message:send": ClientEvent(
-        schemas.SendSchema,
-        ReceiptSchema,
-        "Send a message. The acknowledgement is the receipt (status `sent`, id, seq); a failure's acknowledgement "
-        "also carries `status: error` and the `client_ref`. A resend with the same client_ref returns the first "
-        "receipt with `duplicate: true` and stores nothing.",
-        (
-            *ROOM_ERRORS,
-            Code.CONTENT_EMPTY,
-            Code.CONTENT_TOO_LONG,
-            Code.CONTENT_INVALID,
-            Code.DUPLICATE_CLIENT_REF,
-            Code.UNKNOWN_MESSAGE_TYPE,
-            Code.REPLY_NOT_FOUND,
-            Code.ATTACHMENT_NOT_FOUND,
-        ),
-    ),
-    "message:edit": ClientEvent(
-        schemas.EditSchema,
-        EditedSchema,
-        "Edit my message (its content; a caption for an attachment). The room gets `message:updated`; the "
-        "edit is kept in Redis and persisted by the workers like a message.",
-        (*CHANGE_ERRORS, Code.SYSTEM_MESSAGE, Code.CONTENT_EMPTY, Code.CONTENT_TOO_LONG, Code.CONTENT_INVALID),
-    ),
-    "message:delete": ClientEvent(
-        schemas.DeleteSchema,
-        DeletedSchema,
-        "Delete my message, or any message of a room I own. A tombstone stays (the seq is kept); the room "
-        "gets `message:deleted`.",
-        CHANGE_ERRORS,
-    ),
-    "reaction:toggle": ClientEvent(
-        schemas.ReactSchema,
-        ReactedSchema,
-        "React to a message with one emoji: `on` true adds, false removes, omitted toggles. The room gets "
-        "`reaction:update` with all the message's reactions.",
-        (Code.MESSAGE_NOT_FOUND, Code.MESSAGE_DELETED, Code.INVALID_EMOJI),
-    ),
-    "favorite:toggle": ClientEvent(
-        schemas.FavoriteToggleSchema,
-        FavoriteSetSchema,
-        "Mark a room (I belong to) or a person as a favorite: `on` true marks, false unmarks, omitted toggles. "
-        "My connections get `favorites:update`.",
-        (*ROOM_ERRORS, Code.USER_NOT_FOUND),
-    ),
-    "sync": ClientEvent(
-        schemas.SyncSchema,
-        SyncResultSchema,
-        "After a reconnect: join many rooms at once, each with the last seq seen; one result per room.",
-    ),
-    "direct:start": ClientEvent(
-        schemas.DirectStartSchema, DirectResultSchema, "Start (or find) the direct room with a user."
-    ),
-    "presence:set": ClientEvent(
-        schemas.StatusSchema,
-        StatusResultSchema,
-        "Choose my status (online, away, busy, offline to look offline; synonyms accepted). Everyone who shares "
-        "a room with me gets `presence:update` when what they see changes.",
-        (Code.UNKNOWN_STATUS,),
-    ),
-    "presence:heartbeat": ClientEvent(
-        schemas.HeartbeatSchema,
-        HeartbeatResultSchema,
-        "A sign of life (the payload may be omitted): keeps this connection online and records me as seen now.",
-        optional_payload=True,
-    ),
-    "typing:start": ClientEvent(
-        schemas.TypingSchema,
-        TypingResultSchema,
-        "I am typing in a room (members only). Send it as often as you like: the room is told at most every "
-        "TYPING_TIMEOUT/2 seconds, and the state clears after TYPING_TIMEOUT without a repeat.",
-        ROOM_ERRORS,
-    ),
-    "typing:stop": ClientEvent(schemas.TypingSchema, TypingResultSchema, "I stopped typing in a room.", ROOM_ERRORS),
-    "room:read": ClientEvent(
-        schemas.ReadSchema,
-        ReadStateSchema,
-        "Mark a room read up to a seq (default: its last message). The cursor only moves forward; when it "
-        "moves, the room's followers get `receipt:read` and my connections `unread:update`.",
-        (*ROOM_ERRORS, Code.READ_BEYOND_LAST),
-    ),
-    "notifications:ack": ClientEvent(
-        schemas.AckNotificationsSchema,
-        AcknowledgedSchema,
-        "Mark pending notifications delivered by id (ids that are not mine or not pending are ignored).",
-    ),
-}
 
 SERVER_EVENTS: dict[str, ServerEvent] = {
     "session:ready": ServerEvent(

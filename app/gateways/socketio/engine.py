@@ -16,7 +16,7 @@ import socketio
 from socketio import packet
 
 from app.chat.errors import Code
-from app.gateways.socketio.stats import GatewayStats
+from app.realtime.stats import DialectStats
 
 ACK_WANTED: ContextVar[bool] = ContextVar("ack_wanted", default=False)
 
@@ -37,7 +37,7 @@ class OrjsonJSON:
 class ChatSocketServer(socketio.AsyncServer):
     """python-socketio's server with the adaptations listed above."""
 
-    stats: GatewayStats | None = None  # set by the gateway: every emit (each to one connection) is counted
+    stats: DialectStats | None = None  # set by the gateway: every emit (each to one connection) is counted
 
     async def emit(self, event, *args, **kwargs):
         if self.stats is not None:

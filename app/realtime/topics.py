@@ -1,0 +1,276 @@
+"""Which sessions follow which topic, and delivery of the core's events to them.
+
+Every session follows its user's topic; it follows a room's topic after joining it (`room:join`,
+`sync`), or from the start in a dialect that follows every room. The node subscribes to a topic on
+the bus while at least one of its sessions follows it (the bus counts references).
+
+Delivery encodes an event once per dialect that has sessions on the topic (not once per recipient) and
+puts the frame on each recipient's transport queue: no task, no write per recipient here. A session
+more than MAX_PENDING_FRAMES behind is cut off rather than buffered for without bound; it reconnects
+and catches up by seq. The rules of who does not get an event are the same for every dialect:
+
+- `message:new`: sessions whose join is in progress hold it back, and those whose catch-up already
+  held it skip it (the fences, app.realtime.fences);
+- `typing:update`, `receipt:read`: never to the acting user's own sessions;
+- `notification:new`: not to the user's sessions that follow the room (they show the message itself);
+- `room:removed`: the user's sessions stop following the room; `room:added`: those of dialects that
+  follow every room start following it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterable
+from typing import Protocol
+
+from app.chat import events, payloads
+from app.chat.errors import ChatError
+from app.chat.service import Chat
+from app.realtime.fences import Fences
+from app.realtime.session import Dialect, Session
+from app.realtime.stats import SessionStats
+
+log = logging.getLogger(__name__)
+
+
+class Subscriptions(Protocol):
+    async def subscribe(self, topic: str) -> None: ...
+
+    async def unsubscribe(self, topic: str) -> None: ...
+
+
+def error_record(exc: ChatError) -> dict:
+    error = {"code": exc.code.value, "message": exc.message}
+    if exc.details:
+        error["details"] = exc.details
+    return error
+
+
+class Topics:
+    def __init__(self, chat: Chat, subscriptions: Subscriptions, stats: SessionStats, max_pending: int) -> None:
+        self._chat = chat
+        self._subscriptions = subscriptions
+        self._stats = stats
+        self._max_pending = max_pending
+        self._fences = Fences()
+        # topic -> dialect -> session id -> session: delivery walks one dialect's sessions after encoding once.
+        self._followers: dict[str, dict[Dialect, dict[str, Session]]] = {}
+        self._by_user: dict[str, dict[str, Session]] = {}
+        self._tasks: set[asyncio.Task] = set()  # follows started by deliveries (see _follow_added)
+
+    # -- the index ----------------------------------------------------------------------------------
+
+    def add(self, session: Session) -> None:
+        self._by_user.setdefault(session.user.id, {})[session.id] = session
+
+    def sessions_of(self, user_id: str) -> list[Session]:
+        return list(self._by_user.get(user_id, {}).values())
+
+    def _index(self, session: Session, topic: str) -> None:
+        self._followers.setdefault(topic, {}).setdefault(session.dialect, {})[session.id] = session
+
+    def _unindex(self, session: Session, topic: str) -> None:
+        by_dialect = self._followers.get(topic)
+        if by_dialect is None:
+            return
+        sessions = by_dialect.get(session.dialect)
+        if sessions is not None:
+            sessions.pop(session.id, None)
+            if not sessions:
+                del by_dialect[session.dialect]
+        if not by_dialect:
+            del self._followers[topic]
+
+    async def follow_user(self, session: Session) -> None:
+        topic = events.user_topic(session.user.id)
+        await self._subscriptions.subscribe(topic)
+        self._index(session, topic)
+
+    async def remove(self, session: Session, subscribed: bool) -> None:
+        """Forget the session: its rooms, and its user's topic if it was subscribed to it."""
+        sessions = self._by_user.get(session.user.id)
+        if sessions is not None:
+            sessions.pop(session.id, None)
+            if not sessions:
+                del self._by_user[session.user.id]
+        for room_id in list(session.rooms):
+            await self.unfollow(session, room_id)
+        if subscribed:
+            topic = events.user_topic(session.user.id)
+            self._unindex(session, topic)
+            await self._subscriptions.unsubscribe(topic)
+
+    async def follow(self, session: Session, room_id: str) -> None:
+        """Follow a room's live events from now on (no catch-up); the caller checked membership."""
+        if room_id in session.rooms:
+            return
+        session.rooms.add(room_id)
+        topic = events.room_topic(room_id)
+        try:
+            await self._subscriptions.subscribe(topic)
+        except BaseException:
+            session.rooms.discard(room_id)
+            raise
+        self._index(session, topic)
+
+    async def follow_all(self, session: Session) -> None:
+        """Follow every room of the session's user (subscriptions confirmed together, not one by one)."""
+        room_ids = await self._chat.rooms.ids_of(session.user)
+        outcomes = await asyncio.gather(
+            *(self.follow(session, room_id) for room_id in room_ids), return_exceptions=True
+        )
+        for outcome in outcomes:  # raised once all are done, so the caller's rollback sees every room followed
+            if isinstance(outcome, BaseException):
+                raise outcome
+
+    async def unfollow(self, session: Session, room_id: str) -> None:
+        if room_id not in session.rooms:
+            return
+        session.rooms.discard(room_id)
+        topic = events.room_topic(room_id)
+        self._fences.drop(topic, session.id)
+        self._unindex(session, topic)
+        await self._subscriptions.unsubscribe(topic)
+
+    # -- joins: the operations that change what a session follows ----------------------------------
+
+    async def join(self, session: Session, data: dict) -> dict:
+        room_id = data["room_id"]
+        await self._chat.access.require(room_id, session.user.id)
+        topic = events.room_topic(room_id)
+        newly = room_id not in session.rooms
+        self._fences.hold(topic, session.id)
+        try:
+            if newly:
+                await self.follow(session, room_id)
+            caught_up = await self._chat.messages.catch_up(
+                session.user, room_id, data["since_seq"], data["changes_since"]
+            )
+        except BaseException:
+            if newly:
+                await self.unfollow(session, room_id)
+            else:
+                self._fences.drop(topic, session.id)
+            raise
+        if session.id not in self._by_user.get(session.user.id, {}):  # disconnected meanwhile
+            await self.unfollow(session, room_id)
+        await self._release(session, topic, caught_up.last_seq)
+        return payloads.catch_up(caught_up)
+
+    async def _release(self, session: Session, topic: str, upto: int) -> None:
+        """End a join: deliver the messages held back after `upto` (the catch-up's last seq), in order,
+        then open the fence. Messages arriving meanwhile are held too: none is lost or reordered."""
+        while later := self._fences.take_held(topic, session.id, upto):
+            for message in later:
+                await self.push_event(session, events.Event(events.MESSAGE_NEW, message))
+            upto = later[-1]["seq"]
+        self._fences.release(topic, session.id, upto)
+
+    async def leave(self, session: Session, data: dict) -> dict:
+        room_id = data["room_id"]
+        await self.unfollow(session, room_id)
+        return {"room_id": room_id}
+
+    async def sync(self, session: Session, data: dict) -> dict:
+        results = []
+        for room in data["rooms"]:
+            try:
+                results.append({"ok": True, "data": await self.join(session, room)})
+            except ChatError as exc:
+                results.append({"ok": False, "room_id": room["room_id"], "error": error_record(exc)})
+        return {"rooms": results}
+
+    # -- delivery --------------------------------------------------------------------------------------
+
+    async def deliver(self, topic: str, event: events.Event) -> None:
+        """Deliver an event published to `topic` to this node's sessions that follow it."""
+        name = event.name
+        skip: Iterable[str] = ()
+        if name == events.MESSAGE_NEW:
+            skip = self._fences.skip(topic, event.data)
+        elif name in (events.TYPING_UPDATE, events.RECEIPT_READ):
+            skip = self._by_user.get(event.data["user_id"], {}).keys()  # the actor's own sessions
+        elif name == events.NOTIFICATION_NEW:
+            skip = self._following(topic, event.data["room_id"])  # they show the message itself
+        elif name == events.ROOM_REMOVED:
+            await self._evict(topic, event.data["room_id"])
+        elif name == events.ROOM_ADDED:
+            self._follow_added(topic, event.data["room"]["id"])
+        followers = self._followers.get(topic)
+        if not followers:
+            return
+        skipped = set(skip) if skip else None
+        for dialect, sessions in list(followers.items()):
+            try:
+                frame = await dialect.encode(event)
+            except Exception:  # one dialect's failure must not keep the event from the others
+                log.exception("the %s dialect could not encode %s", dialect.name, name)
+                continue
+            if frame is None:
+                continue
+            select = dialect.select
+            sent = 0
+            for session_id, session in list(sessions.items()):
+                if skipped is not None and session_id in skipped:
+                    continue
+                if select is None:
+                    sent += self.push(session, frame)
+                else:
+                    for chosen in select(session, event, frame):
+                        sent += self.push(session, chosen)
+            self._stats.dialects[dialect.name].sent_event(name, sent)
+
+    async def push_event(self, session: Session, event: events.Event) -> None:
+        """One event to one session, in its dialect (held messages of a join)."""
+        frame = await session.dialect.encode(event)
+        if frame is None:
+            return
+        frames = [frame] if session.dialect.select is None else session.dialect.select(session, event, frame)
+        for chosen in frames:
+            if self.push(session, chosen):
+                session.stats.sent_event(event.name)
+
+    def push(self, session: Session, frame: object) -> bool:
+        """Queue a frame for the session; cut it off instead when it is too far behind."""
+        transport = session.transport
+        if transport.backlog() >= self._max_pending:
+            if not session.cut:
+                session.cut = True
+                session.stats.slow_consumers_cut += 1
+                log.warning("disconnecting a connection more than %d frames behind", self._max_pending)
+                transport.cut()
+            return False
+        return transport.send(frame)
+
+    def _following(self, user_topic: str, room_id: str) -> list[str]:
+        """The sessions here of the topic's user that follow the room."""
+        user_id = events.topic_user_id(user_topic) or ""
+        return [sid for sid, session in self._by_user.get(user_id, {}).items() if room_id in session.rooms]
+
+    async def _evict(self, user_topic: str, room_id: str) -> None:
+        """A user left or was removed: their sessions here stop following the room."""
+        for session in list(self._by_user.get(events.topic_user_id(user_topic) or "", {}).values()):
+            await self.unfollow(session, room_id)
+
+    def _follow_added(self, user_topic: str, room_id: str) -> None:
+        """A user was added to a room: their sessions here that follow every room follow it too. In a task of
+        its own: a subscription is confirmed by the bus reader, which is the very task delivering this event."""
+        sessions = [
+            session
+            for session in self._by_user.get(events.topic_user_id(user_topic) or "", {}).values()
+            if session.dialect.follows_all_rooms
+        ]
+        if sessions:
+            task = asyncio.get_running_loop().create_task(self._follow_each(sessions, room_id), name="follow-added")
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _follow_each(self, sessions: list[Session], room_id: str) -> None:
+        for session in sessions:
+            if session.id not in self._by_user.get(session.user.id, {}):
+                continue  # gone meanwhile
+            try:
+                await self.follow(session, room_id)
+            except Exception:
+                log.exception("following a room the user was added to failed")

@@ -1,0 +1,85 @@
+"""The README's client examples run as written, in Node with npm `ws`, against a real node: only the host and
+port are replaced, and the variables the snippet takes as given (the user id, the token) are defined
+before it, as a client application would."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from pathlib import Path
+
+from tests.node import ROOT, require_node
+from tests.realtime.conftest import eventually
+
+README = Path(ROOT / "README.md").read_text()
+RUN_TIMEOUT = 10.0
+
+
+def snippet(marker: str) -> str:
+    """The JavaScript between `<!-- marker -->` and `<!-- /marker -->` in the README."""
+    found = re.search(rf"<!-- {marker} -->\n```js\n(.*?)```\n<!-- /{marker} -->", README, re.S)
+    assert found, f"the README has no {marker} example"
+    return found.group(1)
+
+
+async def run_js(code: str) -> list[str]:
+    """Run `code` as an ES module with npm's `ws` as the global WebSocket; its console output, line by line."""
+    require_node("README examples", "ws")
+    process = await asyncio.create_subprocess_exec(
+        "node",
+        "--input-type=module",
+        "-e",
+        'import WebSocket from "ws";\nglobalThis.WebSocket = WebSocket;\n' + code,
+        cwd=ROOT,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    try:
+        output, _ = await asyncio.wait_for(process.communicate(), RUN_TIMEOUT)
+    except TimeoutError:
+        process.kill()
+        output, _ = await process.communicate()
+        raise AssertionError(f"the example did not finish in {RUN_TIMEOUT}s:\n{output.decode()}") from None
+    assert process.returncode == 0, output.decode()
+    return output.decode().splitlines()
+
+
+def placed(code: str, node) -> str:
+    return code.replace("ws://127.0.0.1:8080", node.ws("").rstrip("/"))
+
+
+async def test_the_seed_004_example_runs_against_the_server(node, rest, user_id):
+    bob, alice = user_id("bob"), user_id("alice")
+    await rest.create_room(alice, bob)
+    prelude = f"const userId = {json.dumps(bob)}; const authToken = {json.dumps(node.token(bob))};\n"
+    lines = await run_js(prelude + placed(snippet("client-004"), node))
+    assert lines == ["status away", "closed 1000"], lines
+    deadline = asyncio.get_running_loop().time() + RUN_TIMEOUT
+    while (await rest.call("GET", f"/api/v1/users/{bob}/presence", alice))[1]["status"] != "offline":
+        assert asyncio.get_running_loop().time() < deadline, "bob still shown online after his socket closed"
+        await asyncio.sleep(0.05)
+
+
+async def test_the_seed_003_example_runs_against_the_server(node, node_clients, user_id, drain, pg):
+    alice, bob = user_id("alice"), user_id("bob")
+    peer = await node_clients.open(node.ws(f"/ws/notifications/?token={node.token(bob, username=bob)}"), "bob")
+    await peer.opened()  # bob is known by his username now
+    before = await peer.next(type="unread_count")
+    prelude = (
+        f"const otherUsername = {json.dumps(bob)}; const authToken = {json.dumps(node.token(alice, username=alice))};\n"
+    )
+    lines = await run_js(prelude + placed(snippet("client-003"), node))
+    assert len(lines) == 1, lines
+    username, message, media, date_added, room = lines[0].split(" ")
+    assert date_added.endswith("Z"), date_added
+    assert (username, message, media) == (alice, "hello", "")
+    # "Direct chat started" and "hello" are both unread for bob (the first may come before his socket follows
+    # the new room: the count then jumps by two at once).
+    await peer.next(type="new_message_notification")
+    await eventually(
+        lambda: peer.received(type="unread_count")[-1]["unread_count"] == before["unread_count"] + 2,
+        what="bob's unread count to take both messages",
+    )
+    await drain()
+    assert pg("select count(*) from messages where room_id = %s and content = 'hello'", (int(room),)) == [(1,)]
