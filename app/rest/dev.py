@@ -1,7 +1,7 @@
 """REST routes for development only: a token for any user, so QA can sign in from the bundled test page.
 
-`POST /api/v1/dev/token` with `{user_id, name?, ttl?}` answers `{token, user_id, expires_at}`: a token signed
-exactly like `python run.py token USER_ID --name NAME` signs one (the first allowed algorithm, with
+`POST /api/v1/dev/token` with `{user_id, name?, username?, ttl?}` answers `{token, user_id, expires_at}`: a token
+signed exactly like `python run.py token USER_ID --name NAME --username U` signs one (the first allowed algorithm, with
 JWT_SECRET, the development secret in DATA_DIR, or JWT_PRIVATE_KEY). Anyone who can reach the route can
 become anyone, so it exists only when DEV_MODE is on: `routes.setup` mounts these routes (and documents them
 in the OpenAPI document) only then. With DEV_MODE off they are not registered at all and the path answers
@@ -21,7 +21,7 @@ from marshmallow import RAISE, Schema, fields, validate
 from app.auth.tokens import mint
 from app.chat.errors import ChatError, Code
 from app.chat.model import format_time
-from app.chat.rules import check_text, check_user_id
+from app.chat.rules import check_text, check_user_id, check_username
 from app.rest.api import Call, Route, v1
 from app.schemas.fields import Identifier
 from app.schemas.payloads import TIME
@@ -44,6 +44,11 @@ class DevTokenBodySchema(Schema):
         validate=validate.Length(min=1, max=MAX_NAME_LENGTH),
         metadata={"description": "Display name claim (`name`); shown to others as it is, always as text."},
     )
+    username = fields.String(
+        load_default=None,
+        allow_none=True,
+        metadata={"description": "Username claim (`username`), by which seed 003's clients address people."},
+    )
     ttl = fields.Integer(
         load_default=DEFAULT_TTL,
         validate=validate.Range(min=60, max=MAX_TTL),
@@ -63,8 +68,10 @@ async def mint_dev_token(call: Call) -> dict:
     check_user_id(user_id)  # what the token verifier accepts as a `sub`
     if name is not None:
         check_text(name, "name")
+    if data["username"] is not None:
+        check_username(data["username"])
     try:
-        token = mint(call.request.app[DEV_AUTH], user_id, name, data["ttl"])
+        token = mint(call.request.app[DEV_AUTH], user_id, name, data["ttl"], username=data["username"])
     except ValueError as exc:  # RS/ES algorithms without JWT_PRIVATE_KEY
         raise ChatError(Code.UNAVAILABLE, f"cannot mint development tokens: {exc}") from None
     expires_at = format_time(datetime.fromtimestamp(int(time.time()) + data["ttl"], UTC))

@@ -28,6 +28,10 @@ async def test_in_dev_mode_it_mints_a_token_that_signs_in_as_anyone(api_with, us
     assert (me.status, me.body["id"], me.body["name"]) == (200, someone, "Quinn <b>QA</b>")
     page = await api.client.get("/")
     assert 'data-dev-mode="on"' in await page.text()
+    # With a username, for the clients that address people by it (seed 003's sockets).
+    named = await api.post("/api/v1/dev/token", json={"user_id": someone, "username": f"{someone}.qa"})
+    me = await api.get("/api/v1/me", headers={"Authorization": f"Bearer {named.body['token']}"})
+    assert (me.status, me.body["username"]) == (200, f"{someone}.qa")
 
 
 async def test_in_dev_mode_the_route_is_documented_and_checks_its_input(api_with, user_id):
@@ -48,6 +52,7 @@ async def test_in_dev_mode_the_route_is_documented_and_checks_its_input(api_with
         ({"user_id": " padded "}, "invalid_payload"),
         ({"user_id": user_id("qa"), "name": "nul\x00"}, "content_invalid"),
         ({"user_id": user_id("qa"), "ttl": 5}, "invalid_payload"),
+        ({"user_id": user_id("qa"), "username": "has space"}, "invalid_payload"),
         ({"user_id": user_id("qa"), "role": "admin"}, "invalid_payload"),
     ):
         reply = await api.post("/api/v1/dev/token", json=body)
