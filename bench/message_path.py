@@ -10,7 +10,16 @@ latency) and `message:new` deliveries. Then it waits for the worker to
 persist every acknowledged message and checks that each is in Postgres
 exactly once.
 
+With --mix, each room mixes dialects: `--mix canonical:4,fastapi:3,django-notifications:3`
+makes rooms of 10 (the counts add up to the room size) whose first 4 members connect over
+Socket.IO, join and send closed-loop as above, while the next 3 connect as seed 004 sockets
+(`/ws/{user}?token=…`, which follow every room of the user with no join) and the last 3 as seed
+003 notification sockets (`/ws/notifications/?token=…`, the token with a `username` claim); those
+only receive (`bench.wsclient`). Deliveries are counted per dialect: `message:new`, `new_message`,
+`new_message_notification`. Without --mix every member speaks the canonical protocol and sends.
+
     python -m bench.message_path [--clients 200] [--room-size 10] [--seconds 10] [--client-procs 1]
+                                 [--mix canonical:N,fastapi:M,django-notifications:K]
 """
 
 from __future__ import annotations
@@ -28,28 +37,46 @@ from app.auth.tokens import mint
 from app.state.keys import Keys
 from bench.common import Stage, percentile
 from bench.sioclient import LeanClient
+from bench.wsclient import DIALECTS, RawClient
 from config import load
 
+CANONICAL = "canonical"
+KINDS = (CANONICAL, *DIALECTS)  # the dialects a room may mix, in the order members are given them
 
-async def _clients(url: str, tokens: list[str], room_ids: list[str], seconds: float, ready) -> dict:
-    """Connect and join, wait at `ready` (a barrier with every client process), then send for `seconds`."""
+
+async def _clients(url: str, members: list[tuple[str, str, str, str]], seconds: float, ready) -> dict:
+    """Connect `members` (kind, user, token, room id): canonical ones connect and join; wait at `ready` (a
+    barrier with every client process); then canonical ones send for `seconds` while all count deliveries."""
     latencies: list[float] = []
     acked = [0]
     failed = [0]
     codes: Counter[str] = Counter()  # why sends were refused
     # No connection limit: aiohttp's default of 100 per session would hold the 101st WebSocket back.
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
-        clients = [LeanClient(session, url) for _ in tokens]
-        for client, token in zip(clients, tokens, strict=True):
+        senders = [
+            (LeanClient(session, url), token, room_id) for kind, _u, token, room_id in members if kind == CANONICAL
+        ]
+        receivers = [
+            (RawClient(session, url, kind), user, token) for kind, user, token, _r in members if kind != CANONICAL
+        ]
+        clients = [client for client, _t, _r in senders]
+        raw = [client for client, _u, _t in receivers]
+        for client, token, _room_id in senders:
             await client.connect(token)
-        for client, room_id in zip(clients, room_ids, strict=True):
+        for client, _token, room_id in senders:
             ack = await client.call("room:join", {"room_id": room_id})
             assert ack["ok"], ack
+        for client, user, token in receivers:
+            await client.connect(user, token)
+        refused = [f"{c.dialect}: {c.closed_early} {c.error or ''}" for c in raw if c.closed_early is not None]
+        if refused:
+            raise ConnectionError(f"{len(refused)} raw sockets closed before the window: {refused[0]}")
+        everyone = [*clients, *raw]
         # The window opens when every process has connected and joined, however long that took.
         await asyncio.get_running_loop().run_in_executor(None, ready.wait, 900)
         start = time.time()
         end = start + seconds
-        for client in clients:
+        for client in everyone:
             client.counting = True
 
         async def send_loop(client: LeanClient, room_id: str, index: int) -> None:
@@ -67,17 +94,21 @@ async def _clients(url: str, tokens: list[str], room_ids: list[str], seconds: fl
                     failed[0] += 1
                     codes[(ack.get("error") or {}).get("code", "?")] += 1
 
-        await asyncio.gather(*(send_loop(c, r, i) for i, (c, r) in enumerate(zip(clients, room_ids, strict=True))))
+        await asyncio.gather(*(send_loop(c, r, i) for i, (c, _t, r) in enumerate(senders)))
         # Deliveries lag behind acknowledgements under load: wait until they stop arriving.
         settled, last = time.monotonic(), -1
         while time.monotonic() - settled < 2.0:
             await asyncio.sleep(0.2)
-            count = sum(client.delivered for client in clients)
+            count = sum(client.delivered for client in everyone)
             if count != last:
                 settled, last = time.monotonic(), count
-        delivered = sum(client.delivered for client in clients)
-        last_delivery = max(client.last_delivery for client in clients)
-        for client in clients:
+        delivered = sum(client.delivered for client in everyone)
+        by_dialect = Counter({CANONICAL: sum(client.delivered for client in clients)})
+        for client in raw:
+            by_dialect[client.dialect] += client.delivered
+        last_delivery = max(client.last_delivery for client in everyone)
+        closed_early = sum(client.closed_early is not None for client in raw)
+        for client in everyone:
             await client.close()
     return {
         "start": start,
@@ -85,12 +116,14 @@ async def _clients(url: str, tokens: list[str], room_ids: list[str], seconds: fl
         "failed": failed[0],
         "codes": dict(codes),
         "delivered": delivered,
+        "by_dialect": dict(by_dialect),
+        "closed_early": closed_early,
         "last_delivery": last_delivery,
         "latencies": latencies,
     }
 
 
-def _client_process(url, tokens, room_ids, seconds, ready, results) -> None:
+def _client_process(url, members, seconds, ready, results) -> None:
     try:
         import uvloop
 
@@ -98,7 +131,7 @@ def _client_process(url, tokens, room_ids, seconds, ready, results) -> None:
     except ImportError:
         pass
     try:
-        results.put(asyncio.run(_clients(url, tokens, room_ids, seconds, ready)))
+        results.put(asyncio.run(_clients(url, members, seconds, ready)))
     except BaseException as exc:  # the parent must hear why, not wait for a result that never comes
         results.put({"error": f"{type(exc).__name__}: {exc}"})
         raise
@@ -110,14 +143,38 @@ async def _create_rooms(url: str, owners: list[tuple[str, list[str]]], secret_se
         for owner, members in owners:
             headers = {"Authorization": f"Bearer {mint(secret_settings.auth, owner)}"}
             async with session.post(
-                f"{url}/api/rooms", json={"name": f"bench {owner}", "participants": members}, headers=headers
+                f"{url}/api/v1/rooms", json={"name": f"bench {owner}", "participants": members}, headers=headers
             ) as response:
                 assert response.status == 201, await response.text()
                 room_ids.append((await response.json())["id"])
     return room_ids
 
 
-def run(clients: int, room_size: int, seconds: float, client_procs: int) -> dict:
+def parse_mix(text: str) -> dict[str, int]:
+    """`canonical:4,fastapi:3,django-notifications:3` as {dialect: members per room}, in KINDS' order."""
+    mix: dict[str, int] = {}
+    for part in text.split(","):
+        kind, _, count = part.strip().partition(":")
+        if kind not in KINDS:
+            raise ValueError(f"unknown dialect {kind!r}: one of {', '.join(KINDS)}")
+        if kind in mix or not count.isdigit():
+            raise ValueError(f"{part!r}: give each dialect once, as dialect:count")
+        mix[kind] = int(count)
+    if not mix.get(CANONICAL):
+        raise ValueError("a room needs at least one canonical member: they are the senders")
+    return {kind: mix[kind] for kind in KINDS if mix.get(kind)}
+
+
+def mix_text(mix: dict[str, int]) -> str:
+    return ",".join(f"{kind}:{n}" for kind, n in mix.items())
+
+
+def run(clients: int, room_size: int, seconds: float, client_procs: int, mix: dict[str, int] | None = None) -> dict:
+    """`mix` (dialect -> members per room, adding up to `room_size`) defaults to every member canonical."""
+    mix = mix or {CANONICAL: room_size}
+    if sum(mix.values()) != room_size:
+        raise ValueError(f"the mix {mix_text(mix)} does not add up to rooms of {room_size}")
+    kinds = [kind for kind, n in mix.items() for _ in range(n)]  # each room's members, in order
     stage = Stage()
     try:
         settings = load(stage.env, require=("auth",))
@@ -127,7 +184,13 @@ def run(clients: int, room_size: int, seconds: float, client_procs: int) -> dict
         groups = [users[i : i + room_size] for i in range(0, clients, room_size)]
         room_ids = asyncio.run(_create_rooms(url, [(g[0], g[1:]) for g in groups], settings))
         room_of = [room_ids[i // room_size] for i in range(clients)]
-        tokens = [mint(settings.auth, user) for user in users]
+        kind_of = [kinds[i % room_size] for i in range(clients)]
+        # Seed 003's sockets know people by username: their tokens carry one (the user id, a valid username).
+        tokens = [
+            mint(settings.auth, user, username=user if kind.startswith("django") else None)
+            for user, kind in zip(users, kind_of, strict=True)
+        ]
+        members = list(zip(kind_of, users, tokens, room_of, strict=True))
 
         context = multiprocessing.get_context("spawn")
         results = context.Queue()
@@ -138,7 +201,7 @@ def run(clients: int, room_size: int, seconds: float, client_procs: int) -> dict
             procs.append(
                 context.Process(
                     target=_client_process,
-                    args=(url, tokens[part], room_of[part], seconds, ready, results),
+                    args=(url, members[part], seconds, ready, results),
                 )
             )
         for proc in procs:
@@ -153,6 +216,7 @@ def run(clients: int, room_size: int, seconds: float, client_procs: int) -> dict
         acked = sum(p["acked"] for p in parts)
         latencies = [latency for p in parts for latency in p["latencies"]]
         delivered = sum(p["delivered"] for p in parts)
+        by_dialect = sum((Counter(p["by_dialect"]) for p in parts), Counter())
         delivery_seconds = max(p["last_delivery"] for p in parts) - min(p["start"] for p in parts)
 
         # Persistence: every acknowledged message reaches Postgres once.
@@ -184,6 +248,18 @@ def run(clients: int, room_size: int, seconds: float, client_procs: int) -> dict
             "stored": stored,
             "distinct": distinct,
             "drained_after": drained_after,
+            "mix": mix,
+            # dialect -> deliveries, of expected, per second over the same span as delivery_rate
+            "by_dialect": {
+                kind: {
+                    "members": n * (clients // room_size),
+                    "delivered": by_dialect[kind],
+                    "expected": acked * n,
+                    "rate": by_dialect[kind] / delivery_seconds,
+                }
+                for kind, n in mix.items()
+            },
+            "closed_early": sum(p["closed_early"] for p in parts),
         }
     finally:
         stage.close()
@@ -204,19 +280,53 @@ def describe(r: dict) -> str:
         f"the last {r['delivery_seconds']:.1f} s after the start); "
         f"{r['stored']:,} of {r['acked']:,} acknowledged messages in Postgres ({r['distinct']:,} distinct), "
         f"outbox empty {r['drained_after']:.1f} s after the last send"
+    ) + (_by_dialect(r) if len(r.get("mix") or {}) > 1 else "")
+
+
+def persisted_once(r: dict) -> bool:
+    return r["stored"] == r["acked"] == r["distinct"]
+
+
+def _by_dialect(r: dict) -> str:
+    """A mixed run's deliveries per dialect."""
+    parts = [
+        f"{kind} ({d['members']} sockets) {d['rate']:,.0f}/s ({d['delivered']:,} of {d['expected']:,} expected)"
+        for kind, d in r["by_dialect"].items()
+    ]
+    return (
+        f"; mix {mix_text(r['mix'])}: deliveries by dialect: "
+        + ", ".join(parts)
+        + f"; raw sockets closed by the node during the run: {r['closed_early']}"
+        + f"; acknowledged = persisted once: {'yes' if persisted_once(r) else 'NO'}"
     )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--clients", type=int, default=200)
-    parser.add_argument("--room-size", type=int, default=10)
+    parser.add_argument("--room-size", type=int, help="members per room (default 10, or the sum of --mix)")
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--client-procs", type=int, default=1)
+    parser.add_argument(
+        "--mix",
+        help="the dialects of each room's members, dialect:count, e.g. canonical:4,fastapi:3,django-notifications:3 "
+        f"(dialects: {', '.join(KINDS)}; canonical members send, the others only receive)",
+    )
     args = parser.parse_args()
+    mix = None
+    if args.mix:
+        try:
+            mix = parse_mix(args.mix)
+        except ValueError as exc:
+            parser.error(f"--mix: {exc}")
+        if args.room_size is not None and args.room_size != sum(mix.values()):
+            parser.error(f"--mix adds up to rooms of {sum(mix.values())}, not --room-size {args.room_size}")
+        args.room_size = sum(mix.values())
+    elif args.room_size is None:
+        args.room_size = 10
     if args.clients % args.room_size:
         parser.error("--clients must be a multiple of --room-size")
-    print(describe(run(args.clients, args.room_size, args.seconds, args.client_procs)))
+    print(describe(run(args.clients, args.room_size, args.seconds, args.client_procs, mix)))
 
 
 if __name__ == "__main__":

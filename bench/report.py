@@ -29,6 +29,16 @@ PATH_RUNS = [
     {"clients": 1000, "room_size": 10, "seconds": 10, "client_procs": 1},
     {"clients": 200, "room_size": 100, "seconds": 10, "client_procs": 1},
 ]
+# Rooms that mix dialects: canonical members send, seed 004 and seed 003 notification sockets only receive.
+MIX_RUNS = [
+    {
+        "clients": 200,
+        "room_size": 10,
+        "seconds": 10,
+        "client_procs": 1,
+        "mix": {"canonical": 4, "fastapi": 3, "django-notifications": 3},
+    },
+]
 PRESENCE_RUN = {
     "users": 200,
     "concurrency": 50,
@@ -81,6 +91,37 @@ def _path_section() -> list[str]:
             f"| {command} | {r['clients']} | {r['room_size']} | {r['ack_rate']:,.0f} | {message_path.refusals(r)} "
             f"| {r['p50_ms']:.1f} | {r['p99_ms']:.1f} | {r['delivery_rate']:,.0f} "
             f"| {r['delivery_seconds'] - r['seconds']:.1f} | {r['drained_after']:.1f} | {exact} |"
+        )
+        print(lines[-1], flush=True)
+    return lines
+
+
+def _mix_section() -> list[str]:
+    lines = [
+        "### Rooms that mix dialects (one web node, one worker)",
+        "",
+        "Each room's first members send over Socket.IO as above; the others only receive, on seed 004's "
+        "`/ws/{user_id}` (`new_message`) or seed 003's `/ws/notifications/` (`new_message_notification`, with an "
+        "`unread_count` frame more per message). Deliveries per second are over the same span for every dialect.",
+        "",
+        "| Command | Clients | Acknowledged sends/s | Refused | Ack p50 ms | Ack p99 ms | Deliveries/s "
+        "| By dialect: sockets, deliveries/s (delivered of expected) | Acknowledged = persisted once |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for run in MIX_RUNS:
+        r = message_path.run(**run)
+        command = (
+            f"`python -m bench.message_path --clients {run['clients']} --seconds {run['seconds']} "
+            f"--client-procs {run['client_procs']} --mix {message_path.mix_text(run['mix'])}`"
+        )
+        per = "; ".join(
+            f"{kind}: {d['members']}, {d['rate']:,.0f} ({d['delivered']:,} of {d['expected']:,})"
+            for kind, d in r["by_dialect"].items()
+        )
+        exact = "yes" if message_path.persisted_once(r) else f"NO ({r['stored']} of {r['acked']})"
+        lines.append(
+            f"| {command} | {r['clients']} | {r['ack_rate']:,.0f} | {message_path.refusals(r)} | {r['p50_ms']:.1f} "
+            f"| {r['p99_ms']:.1f} | {r['delivery_rate']:,.0f} | {per} | {exact} |"
         )
         print(lines[-1], flush=True)
     return lines
@@ -150,7 +191,8 @@ def _presence_section() -> list[str]:
 def main() -> None:
     # The persistence runs go last: the millions of notification rows they write keep Postgres busy
     # (checkpoints, autovacuum) for a while after, which would slow whatever ran next.
-    path, presence_lines, persisted = _path_section(), _presence_section(), _persist_section()
+    path, mixed = _path_section(), _mix_section()
+    presence_lines, persisted = _presence_section(), _persist_section()
     measured = [
         BEGIN,
         f"Measured on {today()} with `python -m bench.report`, on: {machine()}. Web node, worker, Postgres, "
@@ -159,6 +201,8 @@ def main() -> None:
         *persisted,
         "",
         *path,
+        "",
+        *mixed,
         "",
         *presence_lines,
         END,
