@@ -273,6 +273,26 @@ class Device:
 
 
 @dataclass(frozen=True, slots=True)
+class DeviceRecord:
+    """A device a user connected from (its `device_unique_id`), as the presence flush stored it: the language
+    it last named, and when it first and last connected (each the user's last-seen time at the flush that
+    recorded the connection)."""
+
+    device_id: str
+    preferred_language: str | None
+    first_seen_at: datetime
+    last_seen_at: datetime
+
+    def record(self) -> dict:
+        return {
+            "device_id": self.device_id,
+            "preferred_language": self.preferred_language,
+            "first_seen_at": format_time(self.first_seen_at),
+            "last_seen_at": format_time(self.last_seen_at),
+        }
+
+
+@dataclass(frozen=True, slots=True)
 class PresenceInfo:
     """A user's presence as others see it."""
 

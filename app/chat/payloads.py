@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from app.chat import events
 from app.chat.messages import CatchUp, Page, Reacted, Sent
-from app.chat.model import Favorite, Message, Receipt, User, format_time
+from app.chat.model import DeviceRecord, Favorite, Message, Receipt, User, format_time
 from app.chat.reads import ReadState, Unread
 from app.chat.rooms import RoomView
 
@@ -114,3 +114,7 @@ def favorites(found: list[Favorite], favorite: bool | None = None) -> dict:
     if favorite is not None:
         data["favorite"] = favorite
     return data
+
+
+def devices(found: list[DeviceRecord]) -> dict:
+    return {"devices": [d.record() for d in found]}

@@ -17,6 +17,7 @@ from app.chat.model import (
     Attachment,
     Change,
     Device,
+    DeviceRecord,
     Favorite,
     Member,
     Membership,
@@ -75,6 +76,10 @@ class UserStore(Protocol):
 
     async def profiles(self, user_ids: Sequence[str]) -> dict[str, User]:
         """Id, name, username and is_active of each user among `user_ids` that exists."""
+
+    async def devices(self, user_id: str) -> list[DeviceRecord]:
+        """The devices the user connected from, as the presence flush wrote them: most recently seen first
+        (then by device id)."""
 
 
 class RoomStore(Protocol):

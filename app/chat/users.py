@@ -1,5 +1,5 @@
-"""Signing in: a verified identity becomes a stored, active user. Finding people by username, and the
-directory of names and usernames that renders message senders."""
+"""Signing in: a verified identity becomes a stored, active user. Finding people by username, the
+directory of names and usernames that renders message senders, and the devices a user connected from."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable
 
 from app.chat.errors import ChatError, Code
-from app.chat.model import Profile, User
+from app.chat.model import DeviceRecord, Profile, User
 from app.chat.ports import Clock, UserStore
 from app.chat.rules import check_text, check_user_id, check_username
 
@@ -109,6 +109,12 @@ class Users:
                     found[user_id] = user
                 self._fill(user_id, user, stamp)
         return found
+
+    async def devices(self, actor: User) -> list[DeviceRecord]:
+        """The devices `actor` connected from (`device_unique_id` on connect) with the language each last named,
+        most recently seen first. A connection is reflected once the presence flush has written it to the store
+        (a worker's `presence` job, usually a second or two after the connection opened)."""
+        return await self._store.devices(actor.id)
 
     def _fill(self, user_id: str, user: User | None, stamp: int) -> None:
         """Keep what a lookup that began at `stamp` read, unless the node learnt something newer meanwhile."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 from marshmallow import RAISE, Schema, fields, validate
 
 from app.schemas.fields import Identifier, Sequence, Version
-from app.schemas.payloads import RoomViewSchema, UserSchema
+from app.schemas.payloads import TIME, RoomViewSchema, UserSchema
 
 
 class _Request(Schema):
@@ -106,6 +106,29 @@ class RoomListSchema(Schema):
 
 class MeSchema(UserSchema):
     pass
+
+
+class DeviceSchema(Schema):
+    device_id = fields.String(required=True, metadata={"description": "The `device_unique_id` it connected with."})
+    preferred_language = fields.String(
+        allow_none=True,
+        required=True,
+        metadata={"description": "The last `preferred_language` it connected with (null if it never named one)."},
+    )
+    first_seen_at = fields.String(required=True, metadata={**TIME, "description": "When it first connected."})
+    last_seen_at = fields.String(required=True, metadata={**TIME, "description": "When it last connected."})
+
+
+class DevicesSchema(Schema):
+    devices = fields.List(
+        fields.Nested(DeviceSchema),
+        required=True,
+        metadata={
+            "description": "Most recently seen first. A connection shows here once the presence flush has written it "
+            "(a worker's `presence` job, usually within a second or two of connecting); its times are the user's "
+            "last-seen time at that flush."
+        },
+    )
 
 
 class ErrorResponseSchema(Schema):

@@ -1,4 +1,5 @@
-"""Users: created or refreshed from token claims; bare rows for users named before they connect.
+"""Users: created or refreshed from token claims; bare rows for users named before they connect; the devices
+they connected from (written by the presence flush, app/storage/presence.py), read back.
 
 Usernames are unique (a partial unique index, migration 0007). The token is the authority on them,
 and OIDC lets an identity provider give a `preferred_username` to someone else: a sign-in with a
@@ -12,9 +13,9 @@ from datetime import datetime
 
 import peewee
 
-from app.chat.model import Profile, User
+from app.chat.model import DeviceRecord, Profile, User
 from app.storage.database import AsyncDatabase
-from app.storage.models import UserRow
+from app.storage.models import DeviceRow, UserRow
 
 # The first key of the transaction-level advisory locks that serialise the sign-ins claiming one username
 # (the second is the username's hash). Two-key locks never meet the migrations' one-key lock.
@@ -119,6 +120,18 @@ def names(user_ids: Sequence[str]) -> dict[str, str | None]:
     return dict(UserRow.select(UserRow.id, UserRow.name).where(UserRow.id.in_(list(user_ids))).tuples())
 
 
+def devices_of(user_id: str) -> list[DeviceRecord]:
+    """The user's devices, most recently seen first, then by device id (the primary key's index finds them)."""
+    query = (
+        DeviceRow.select(
+            DeviceRow.device_id, DeviceRow.preferred_language, DeviceRow.first_seen_at, DeviceRow.last_seen_at
+        )
+        .where(DeviceRow.user_id == user_id)
+        .order_by(DeviceRow.last_seen_at.desc(), DeviceRow.device_id)
+    )
+    return [DeviceRecord(*row) for row in query.tuples()]
+
+
 class PgUserStore:
     def __init__(self, db: AsyncDatabase) -> None:
         self._db = db
@@ -140,3 +153,6 @@ class PgUserStore:
 
     async def profiles(self, user_ids: Sequence[str]) -> dict[str, User]:
         return await self._db.run(profiles, list(user_ids))
+
+    async def devices(self, user_id: str) -> list[DeviceRecord]:
+        return await self._db.run(devices_of, user_id)

@@ -417,6 +417,7 @@ async def test_every_operation_answers_as_documented(api, user_id, token, contra
     await expect(200, "DELETE", f"/api/v1/me/favorites/room/{rid}", bob)
     await expect(200, "GET", "/api/v1/me/favorites", bob)
     await expect(200, "GET", "/api/v1/me/people", bob)
+    await expect(200, "GET", "/api/v1/me/devices", bob)  # empty here (no socket); tests/api/test_devices.py fills it
     # Attachments: uploads (ours and the seed's path), downloads through signed links, links by message.
     uploaded = (await expect(201, "POST", "/api/v1/attachments", bob, data=_file_form(b"spec\n"))).body
     await expect(201, "POST", "/api/rooms/upload", bob, data=_file_form(b"seed\n", "myFile"))

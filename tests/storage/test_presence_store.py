@@ -10,7 +10,7 @@ from datetime import timedelta
 import psycopg2
 import pytest
 
-from app.chat.model import Notification, Profile, to_ms
+from app.chat.model import DeviceRecord, Notification, Profile, to_ms
 from app.storage import notifications, presence
 from app.storage.models import DeviceRow, MembershipRow, NotificationRow, UserRow
 from app.storage.notifications import PgNotificationStore, acknowledge, insert_batch, pending
@@ -24,7 +24,7 @@ from app.storage.rooms import (
     remove_member,
     shares_room,
 )
-from app.storage.users import upsert_user
+from app.storage.users import PgUserStore, upsert_user
 
 
 def user_row(user: str) -> tuple:
@@ -100,6 +100,32 @@ def test_devices_are_upserted_with_their_language_and_last_seen_moving_forward(d
     assert device_rows(ann)["phone"] == ("de", now, now + timedelta(seconds=9))
     assert user_row(ann)[2] == "de"
     assert DeviceRow.select().where(DeviceRow.user_id == ann).count() == 2
+
+
+async def test_a_users_devices_are_read_back_most_recently_seen_first_then_by_id(db, adb, make_users, now):
+    ann, bob, nobody = make_users("ann", "bob", "nobody")
+    ms = to_ms(now)
+    rows = [
+        (ann, "tablet", None, ms),
+        (ann, "phone", "fr", ms + 5_000),
+        (ann, "laptop", "en", ms),
+        (bob, "pc", "de", ms),
+    ]
+    presence.write(db, [], rows, [])
+    found = await PgUserStore(adb).devices(ann)
+    assert found == [
+        DeviceRecord("phone", "fr", now + timedelta(seconds=5), now + timedelta(seconds=5)),
+        DeviceRecord("laptop", "en", now, now),  # a tie in last seen: by device id
+        DeviceRecord("tablet", None, now, now),
+    ]
+    wire = (now + timedelta(seconds=5)).strftime("%Y-%m-%dT%H:%M:%S.000Z")  # `now` is UTC, whole seconds
+    assert found[0].record() == {
+        "device_id": "phone",
+        "preferred_language": "fr",
+        "first_seen_at": wire,
+        "last_seen_at": wire,
+    }
+    assert await PgUserStore(adb).devices(nobody) == []
 
 
 def test_read_cursors_only_move_forward_and_only_for_members(db, make_users, now):
