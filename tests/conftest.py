@@ -191,3 +191,15 @@ async def node_clients(aiohttp_server) -> AsyncIterator[NodeClients]:
     clients = await NodeClients.start()
     yield clients
     await clients.close()
+
+
+@pytest.fixture
+async def phoenix_clients(aiohttp_server) -> AsyncIterator:
+    """The official `phoenix` JavaScript client (over npm `ws`) driven from the test, in one Node process
+    (see tests/phoenix.py). Fails, never skips, when Node or node_modules are missing: `npm ci` installs
+    them. Like node_clients, it asks for aiohttp_server only to end its clients before the servers stop."""
+    from tests.phoenix import PhoenixClients
+
+    clients = await PhoenixClients.start()
+    yield clients
+    await clients.close()

@@ -84,7 +84,7 @@ DESCRIPTIONS: dict[Code, str] = {
     Code.INVALID_EMOJI: "A reaction must be exactly one emoji (skin tones, flags and joined sequences count as one).",
     Code.UNKNOWN_MESSAGE_TYPE: "The message type is not one a client may send: text, image, file, video or audio.",
     Code.RATE_LIMITED: "Too many requests; `details.retry_after` says how many seconds to wait.",
-    Code.UNKNOWN_EVENT: "The Socket.IO event name is not part of the protocol.",
+    Code.UNKNOWN_EVENT: "The event (or frame, topic) is not part of the dialect's protocol.",
     Code.SEARCH_QUERY_INVALID: (
         "The search query cannot be searched; `details.reason` says why: empty, too_long, invalid_text, "
         "no_words (only punctuation or symbols), too_many_terms or term_too_long."

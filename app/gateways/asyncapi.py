@@ -1,6 +1,7 @@
 """The AsyncAPI 3.0 document of every real-time dialect: one channel per socket, generated from the
 dialects' contracts (`socketio.contract` for the canonical Socket.IO protocol, `websocket.contract` for
-the raw JSON WebSocket dialects of seeds 003 and 004). Served at /api/v1/asyncapi.json and
+the raw JSON WebSocket dialects of seeds 003 and 004, `websocket.phoenix_contract` for seed 000's Phoenix
+Channels). Served at /api/v1/asyncapi.json and
 /api/asyncapi.json, rendered for people at /api/docs/events; tests validate real frames against it."""
 
 from __future__ import annotations

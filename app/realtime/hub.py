@@ -185,16 +185,16 @@ class Hub:
 
     # -- operations ------------------------------------------------------------------------------------
 
-    async def perform(self, session: Session, name: str, payload: object) -> dict:
+    async def perform(self, session: Session, name: str, payload: object, **options: object) -> dict:
         """Run operation `name` for the session; return its result, or raise the ChatError refusing it
         (UNKNOWN_EVENT, RATE_LIMITED, INVALID_PAYLOAD, the operation's own; INTERNAL_ERROR for a bug,
-        which is logged)."""
+        which is logged). `options` go to the handler as they are (room:join's `before_release`)."""
         stats = session.stats
         operation = self._operations.get(name)
         started = time.perf_counter()
         context = CONNECTION_ID.set(session.id)
         try:
-            stats.received[name if operation is not None else OTHER] += 1
+            stats.count(name if operation is not None else OTHER)
             if not session.bucket.take():  # unknown names spend the budget too
                 raise ChatError(Code.RATE_LIMITED, "too many events; slow down", {"retry_after": 1})
             if operation is None:
@@ -202,7 +202,7 @@ class Hub:
             handler, schema, optional = operation
             if payload is None and optional:
                 payload = {}
-            return await handler(session, load(schema, payload))
+            return await handler(session, load(schema, payload), **options)
         except ChatError as exc:
             stats.refused(exc.code.value)
             raise
@@ -213,12 +213,12 @@ class Hub:
         finally:
             CONNECTION_ID.reset(context)
             if operation is not None:
-                stats.ack_latency[name].observe(time.perf_counter() - started)
+                stats.latency(name).observe(time.perf_counter() - started)
 
     def reject(self, session: Session, error: ChatError) -> ChatError:
         """A frame the dialect could not decode: it is counted and spends the session's event budget like
         any event. Returns the error to answer with (RATE_LIMITED once the budget is spent)."""
-        session.stats.received[OTHER] += 1
+        session.stats.count(OTHER)
         if not session.bucket.take():
             error = ChatError(Code.RATE_LIMITED, "too many events; slow down", {"retry_after": 1})
         session.stats.refused(error.code.value)
@@ -234,6 +234,19 @@ class Hub:
         NOT_MEMBER)."""
         await self._chat.access.require(room_id, session.user.id)
         await self.topics.follow(session, room_id)
+
+    async def members(self, room_id: str) -> set[str]:
+        """The ids of a room's members (empty for no such room), from this node's cache: for dialects that
+        show events of a room's members, such as their presence, on the room's own channel."""
+        access = await self._chat.access.get(room_id)
+        return set(access.member_ids) if access is not None else set()
+
+    def spend(self, session: Session) -> None:
+        """A frame the dialect handles itself (no operation): it spends the session's event budget like any
+        event. Raises RATE_LIMITED once the budget is spent."""
+        if not session.bucket.take():
+            session.stats.refused(Code.RATE_LIMITED.value)
+            raise ChatError(Code.RATE_LIMITED, "too many events; slow down", {"retry_after": 1})
 
     async def find_user(self, username: str) -> User:
         """The user with this username (disabled ones included); USER_NOT_FOUND otherwise."""

@@ -44,6 +44,21 @@ class DialectStats:
         self.connections_refused = 0
         self.slow_consumers_cut = 0
 
+    def count(self, operation: str) -> None:
+        """One more `operation` received (an operation of the table: the label stays bounded even when the
+        dialect did not declare it)."""
+        if operation in self.received:
+            self.received[operation] += 1
+        else:
+            self.received[operation] = 1
+            self.ack_latency.setdefault(operation, Histogram())
+
+    def latency(self, operation: str) -> Histogram:
+        histogram = self.ack_latency.get(operation)
+        if histogram is None:
+            histogram = self.ack_latency[operation] = Histogram()
+        return histogram
+
     def sent_event(self, name: str, frames: int = 1) -> None:
         if name in self.sent:
             self.sent[name] += frames

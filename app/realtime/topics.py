@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Protocol
 
 from app.chat import events, payloads
@@ -135,7 +135,10 @@ class Topics:
 
     # -- joins: the operations that change what a session follows ----------------------------------
 
-    async def join(self, session: Session, data: dict) -> dict:
+    async def join(self, session: Session, data: dict, before_release: Callable[[dict], None] | None = None) -> dict:
+        """Follow a room and catch up. `before_release`, given the result, runs before the messages held back
+        during the join are delivered: a dialect that answers a join with a frame of its own (Phoenix's
+        phx_reply, then the missed messages as pushes) sends it there, so that everything arrives in order."""
         room_id = data["room_id"]
         await self._chat.access.require(room_id, session.user.id)
         topic = events.room_topic(room_id)
@@ -155,8 +158,11 @@ class Topics:
             raise
         if session.id not in self._by_user.get(session.user.id, {}):  # disconnected meanwhile
             await self.unfollow(session, room_id)
+        result = payloads.catch_up(caught_up)
+        if before_release is not None:
+            before_release(result)
         await self._release(session, topic, caught_up.last_seq)
-        return payloads.catch_up(caught_up)
+        return result
 
     async def _release(self, session: Session, topic: str, upto: int) -> None:
         """End a join: deliver the messages held back after `upto` (the catch-up's last seq), in order,
@@ -216,9 +222,14 @@ class Topics:
                     continue
                 if select is None:
                     sent += self.push(session, frame)
-                else:
-                    for chosen in select(session, event, frame):
-                        sent += self.push(session, chosen)
+                    continue
+                try:
+                    chosen = select(session, event, frame)
+                except Exception:  # a dialect's bug with one session must not keep the event from the others
+                    log.exception("the %s dialect could not show %s to a session", dialect.name, name)
+                    continue
+                for each in chosen:
+                    sent += self.push(session, each)
             self._stats.dialects[dialect.name].sent_event(name, sent)
 
     async def push_event(self, session: Session, event: events.Event) -> None:

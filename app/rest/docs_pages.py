@@ -98,16 +98,19 @@ def events_table(document: dict) -> dict:
         [message_ref] = operation["messages"]
         message = _resolve(document, message_ref["$ref"])
         replies = [_resolve(document, ref["$ref"]) for ref in operation.get("reply", {}).get("messages", [])]
+        channel_key = operation["channel"]["$ref"].removeprefix("#/channels/")
+        topics = document["channels"][channel_key].get("x-topics", {})  # Phoenix: a message is of one topic kind
         event = {
             "anchor": f"op-{operation_key}",
             "name": message["name"],
+            "topic": topics.get(message.get("x-topic"), {}).get("topic"),
             "direction": DIRECTIONS[operation["action"]],
             "summary": operation.get("summary") or message.get("summary", ""),
             "errors": operation.get("x-error-codes", []),
             "payload": _pretty(message.get("payload", {})),
             "replies": [{"name": reply["name"], "payload": _pretty(reply.get("payload", {}))} for reply in replies],
         }
-        channels[operation["channel"]["$ref"].removeprefix("#/channels/")]["events"].append(event)
+        channels[channel_key]["events"].append(event)
         events.append(event)
     schemas = [{"name": name, "schema": _pretty(schema)} for name, schema in document["components"]["schemas"].items()]
     info = document["info"]

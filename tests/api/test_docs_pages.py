@@ -107,9 +107,14 @@ async def test_the_events_page_shows_every_event_and_schema_of_the_asyncapi_docu
     assert len(table["events"]) == len(asyncapi["operations"])
     # Grouped per channel (socket): each shows its address and every message it has, as an event or an answer.
     assert [channel["key"] for channel in table["channels"]] == list(asyncapi["channels"])
-    assert {"socket", "fastapi", "django", "django-notifications", "django-conversation-notifications"} <= {
+    assert {"socket", "phoenix", "fastapi", "django", "django-notifications", "django-conversation-notifications"} <= {
         channel["key"] for channel in table["channels"]
     }
+    # Phoenix's messages are of a kind of topic: each event says which.
+    phoenix = next(channel for channel in table["channels"] if channel["key"] == "phoenix")
+    topics = {"phoenix", "chat:{room_id}", "notifications:{user_id}", "*"}
+    assert {event["topic"] for event in phoenix["events"]} == topics
+    assert "<small>on <code>chat:{room_id}</code></small>" in html
     for channel in table["channels"]:
         events = channel["events"]
         shown = {e["name"] for e in events} | {reply["name"] for e in events for reply in e["replies"]}

@@ -5,8 +5,8 @@ Every Socket.IO client opened through these fixtures is checked when its test en
 received and each acknowledgement it got must validate against the AsyncAPI document's schema for
 that event, and each payload it sent that the server accepted must validate against the documented
 payload schema. So every scenario of the tier doubles as a contract test, with real payloads only.
-The npm `ws` clients of the raw WebSocket dialects (`node_clients`) are checked the same way, frame by
-frame (tests/realtime/ws_contract.py).
+The npm `ws` clients of the raw WebSocket dialects (`node_clients`) and the npm `phoenix` clients
+(`phoenix_clients`) are checked the same way, frame by frame (tests/realtime/ws_contract.py).
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from tests.node import NodeClients
 from tests.realtime.contract import Contract, contract_violations
 from tests.realtime.raw import RawSocket
 from tests.realtime.timing import QUIET, WAIT
-from tests.realtime.ws_contract import FrameContract
+from tests.realtime.ws_contract import FrameContract, phoenix_socket
 
 __all__ = ["QUIET", "WAIT", "Client", "contract_violations", "disable_user", "eventually"]
 
@@ -61,6 +61,18 @@ async def node_clients(node_clients: NodeClients, frame_contract: FrameContract)
     yield node_clients
     problems = [p for socket in node_clients.sockets.values() for p in frame_contract.violations(socket)]
     assert not problems, "frames that break the AsyncAPI contract:\n" + "\n".join(problems)
+
+
+@pytest.fixture
+async def phoenix_clients(phoenix_clients, frame_contract: FrameContract) -> AsyncIterator:
+    """The npm `phoenix` clients of tests/conftest.py, checked the same way when the test ends: each frame a
+    socket received, and each frame its client wrote that was not answered with an error (heartbeats, joins,
+    pushes, leaves), must be in the AsyncAPI document's Phoenix channel, and each phx_reply must be the
+    answer documented for what it answers (tests/realtime/ws_contract.py)."""
+    yield phoenix_clients
+    sockets = [phoenix_socket(socket) for socket in phoenix_clients.sockets.values()]
+    problems = [p for socket in sockets for p in frame_contract.violations(socket)]
+    assert not problems, "Phoenix frames that break the AsyncAPI contract:\n" + "\n".join(problems)
 
 
 # -- clients ------------------------------------------------------------------------------------------------

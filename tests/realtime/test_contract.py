@@ -6,11 +6,13 @@ every documented server event, all produced by the real server."""
 
 from __future__ import annotations
 
+import json
 import re
 from types import SimpleNamespace
 
 from app.chat import events
 from app.chat.errors import ChatError, Code
+from app.gateways.websocket import phoenix
 from app.gateways.websocket.contract import CHANNELS
 from app.gateways.websocket.django_chat import (
     ConversationDialect,
@@ -18,9 +20,13 @@ from app.gateways.websocket.django_chat import (
     NotificationsDialect,
 )
 from app.gateways.websocket.fastapi_chat import EVENTS, FastapiDialect
+from app.gateways.websocket.phoenix import PhoenixDialect
+from app.gateways.websocket.phoenix_contract import KEY as PHOENIX_KEY
+from app.gateways.websocket.phoenix_contract import PHOENIX
 from app.realtime.operations import OPERATIONS
 from app.web import SERVICES, VERSION
 from tests.realtime.conftest import contract_violations, disable_user
+from tests.realtime.ws_contract import _v2, phoenix_socket
 from tests.shapes import UNCHANGED_MESSAGE_FIELDS
 
 RESERVED = {"connect", "disconnect", "*"}
@@ -316,3 +322,295 @@ async def test_the_frame_check_catches_frames_the_document_does_not_allow(frame_
     assert frame_contract.violations(_socket(fastapi, [error], sent=[(0, "json", off), (0, "text", "{no")]))
     assert frame_contract.violations(_socket(fastapi, sent=[(0, "json", off)], close_code=1009)) == []
     assert frame_contract.violations(_socket(django, sent=[(0, "json", {"type": "chat_message", "message": 5})]))
+
+
+# -- seed 000's Phoenix Channels (app/gateways/websocket/phoenix_contract.py) -------------------------------
+
+
+async def test_the_document_has_the_phoenix_channel_at_its_route(node, asyncapi):
+    channel = asyncapi["channels"][PHOENIX_KEY]
+    routes = {resource.canonical: resource.name for resource in node.app.router.resources()}
+    assert channel["address"] == "/socket/websocket" and routes[channel["address"]] == PhoenixDialect.name
+    assert "x-frame-key" not in channel and "parameters" not in channel
+    query = channel["bindings"]["ws"]["query"]
+    assert set(query["properties"]) == {"token", "device_unique_id", "preferred_language", "vsn"}
+    assert query["properties"]["vsn"]["enum"] == [phoenix.VSN] and query["required"] == ["token"]
+    for text in ("[join_ref, ref, topic, event, payload]", "403", "phx_error", "1009", "1012", "null join_ref"):
+        assert text in channel["description"], text
+    assert channel["x-topics"]["chat"]["topic"] == "chat:{room_id}"
+    # Each message is one whole frame of one topic kind: the five elements, its event fixed, its topic's pattern.
+    for message in channel["messages"].values():
+        join_ref, ref, topic, event, _payload = message["payload"]["prefixItems"]
+        assert {join_ref["title"], ref["title"]} == {"join_ref", "ref"}
+        assert event == {"title": "event", "const": message["name"]}
+        assert topic["pattern"] == channel["x-topics"][message["x-topic"]]["pattern"]
+        assert message["payload"]["items"] is False and message["payload"]["minItems"] == 5
+    patterns = {kind: re.compile(topic["pattern"]) for kind, topic in channel["x-topics"].items()}
+    for topic, kind in {
+        "phoenix": "phoenix",
+        "chat:12": "chat",
+        "notifications:u-1": "notifications",
+        "rooms:lobby": "other",
+        "chat:": "other",
+        "phoenix:1": "other",
+    }.items():
+        assert [k for k, pattern in patterns.items() if pattern.search(topic)] == [kind], topic
+
+
+class _ProbeHub:
+    """Just enough of the hub for PhoenixDialect.handle: it performs every operation (recording its name), and
+    keeps what is sent."""
+
+    RESULT = {"id": "1", "seq": 1, "created_at": "2026-01-01T00:00:00.000Z", "duplicate": False}
+
+    def __init__(self) -> None:
+        self.performed: list[str] = []
+        self.sent: list[list] = []
+
+    async def perform(self, session, name, payload, before_release=None, **_options) -> dict:
+        self.performed.append(name)
+        result = {**self.RESULT, "last_seq": 0, "has_more": False, "messages": []}
+        if before_release is not None:
+            before_release(result)
+        return result
+
+    def reject(self, session, error: ChatError) -> ChatError:
+        return error
+
+    def send(self, session, frame: bytes, name: str) -> None:
+        self.sent.append(json.loads(frame))
+
+    def spend(self, session) -> None:
+        pass
+
+    async def members(self, room_id: str) -> set[str]:
+        return set()
+
+    async def pending(self, session) -> tuple[list, int]:
+        return [], 0
+
+
+PROBED_TOPICS = {"phoenix": "phoenix", "chat": "chat:1", "notifications": "notifications:u", "other": "rooms:lobby"}
+
+
+async def _probe(topic: str, event: str) -> tuple[bool, list[str]]:
+    """Send one frame to a PhoenixDialect whose session has joined chat:1 and notifications:u: whether it was
+    taken (answered ok, or refused for another reason than an unknown event or topic), and what it performed."""
+    hub = _ProbeHub()
+    session = SimpleNamespace(
+        user=SimpleNamespace(id="u"),
+        transport=SimpleNamespace(after_sent=lambda callback: None),
+        state={"channels": {"chat:1": "1", "notifications:u": "2"}, "refs": phoenix.RecentRefs(), "members": {}},
+    )
+    await PhoenixDialect().handle(hub, session, ["1", "9", topic, event, {"content": "hi"}])
+    [reply] = [frame for frame in hub.sent if frame[1] == "9"]
+    status, response = reply[4]["status"], reply[4]["response"]
+    return status == "ok" or response["code"] != Code.UNKNOWN_EVENT.value, hub.performed
+
+
+async def test_the_phoenix_contract_and_the_dialect_module_name_the_same_frames():
+    """Server frames: the dialect's SERVER_FRAMES (and its `frames`, less the core events it listens to) are the
+    documented ones. Client frames: on each kind of topic (chat and notifications joined), the dialect takes
+    exactly the documented events among every frame and operation name this project knows, and a documented one
+    performs the documented operation (probed through `handle`, with a hub that performs everything)."""
+    documented_server = {name for topic in PHOENIX.topics.values() for name in topic.server}
+    assert set(phoenix.SERVER_FRAMES) == documented_server
+    assert set(PhoenixDialect.frames) - _canonical_events() == documented_server
+    assert set(PHOENIX.topics) == set(PROBED_TOPICS)
+    assert PHOENIX.address == "/socket/websocket" and PHOENIX.query["properties"]["vsn"]["enum"] == [phoenix.VSN]
+
+    candidates = _canonical_events() | set(OPERATIONS) | {name.replace(":", "_") for name in OPERATIONS}
+    candidates |= {name for channel in CHANNELS.values() for name in (*channel.client, *channel.server)}
+    candidates |= {name for topic in PHOENIX.topics.values() for name in (*topic.client, *topic.server)}
+    candidates |= {"heartbeat", "phx_join", "phx_leave", "new_msg", "shout", "ping", "join", "leave", "message"}
+    for kind, topic in PHOENIX.topics.items():
+        accepted = set()
+        for name in sorted(candidates):
+            taken, performed = await _probe(PROBED_TOPICS[kind], name)
+            if taken:
+                accepted.add(name)
+            frame = topic.client.get(name)
+            if frame is not None and frame.operation is not None:
+                assert performed[-1:] == [frame.operation], (kind, name, performed)
+        assert accepted == set(topic.client), kind
+
+
+async def test_the_phoenix_operations_are_the_dialects():
+    """Each operation a documented frame performs is one the dialect declares (its counters are made from
+    them: an undeclared one would be counted nowhere)."""
+    declared = set(PhoenixDialect.operations)
+    for kind, topic in PHOENIX.topics.items():
+        for name, frame in topic.client.items():
+            assert frame.operation is None or frame.operation in declared, (kind, name, frame.operation)
+
+
+def _phoenix(frames=(), sent=(), close_code=None) -> SimpleNamespace:
+    return _socket("ws://127.0.0.1:1/socket/websocket?token=t&vsn=2.0.0", frames, sent, close_code=close_code)
+
+
+async def test_the_frame_check_catches_phoenix_frames_the_document_does_not_allow(frame_contract):
+    """The checker on the Phoenix channel: frames are named by event and topic kind; a frame off the document,
+    either way, is reported; a phx_reply must be the answer documented for the frame it answers."""
+    assert frame_contract.channel_of("ws://127.0.0.1:1/socket/websocket?vsn=2.0.0").key == PHOENIX_KEY
+    message = {
+        "id": "5",
+        "chat_id": "2",
+        "seq": 3,
+        "sender_id": "u2",
+        "content": "hi",
+        "type": "text",
+        "timestamp": "2026-01-01T00:00:00.000Z",
+        "client_ref": None,
+        "attachment": None,
+        "reply_to": None,
+    }
+    receive = [None, None, "chat:2", "receive_message", message]
+    error = {"reason": "unmatched topic", "code": "unknown_event", "message": "m"}
+    heartbeat, beat_reply = [None, "4", "phoenix", "heartbeat", {}], [None, "4", "phoenix", "phx_reply"]
+    good = [receive, ["1", None, "chat:2", "receive_message", message], [*beat_reply, {"status": "ok", "response": {}}]]
+    good.append([None, None, "phoenix", "phx_error", error])
+    good.append(["7", "8", "rooms:lobby", "phx_reply", {"status": "error", "response": error}])
+    assert frame_contract.violations(_phoenix(good)) == []
+    for bad in (
+        [None, None, "chat:2", "receive_message", {**message, "extra": 1}],
+        [None, None, "chat:2", "receive_message", {**message, "seq": "3"}],
+        [None, None, "chat:2", "receive_message", message, None],  # six elements
+        [None, 1.5, "chat:2", "receive_message", message],  # a ref that is no ref
+        [None, "3", "chat:2", "receive_message", message],  # a push has no ref
+        [None, None, "notifications:u", "receive_message", message],  # not on that topic
+        [None, None, "phoenix", "phx_error", {**error, "code": "no_such_code"}],
+        [None, None, "chat:2", "phx_error", error],  # phx_error is on `phoenix` only
+        [None, None, "chat:2", "new_msg", {}],
+        {"event": "receive_message", "payload": message},
+        [*beat_reply, {"status": "maybe", "response": {}}],
+    ):
+        assert frame_contract.violations(_phoenix([bad])), bad
+
+    # Replies: each must be what its request gets (a heartbeat's ok is {}, and it is never refused).
+    sent = [(0, "json", heartbeat)]
+    assert frame_contract.violations(_phoenix([[*beat_reply, {"status": "ok", "response": {}}]], sent)) == []
+    joined = {"chat_id": "2", "last_seq": 0, "has_more": False}
+    assert frame_contract.violations(_phoenix([[*beat_reply, {"status": "ok", "response": joined}]], sent))
+    assert frame_contract.violations(_phoenix([[*beat_reply, {"status": "error", "response": error}]], sent))
+    join = ["3", "3", "chat:2", "phx_join", {"since_seq": 1}]
+    join_reply = ["3", "3", "chat:2", "phx_reply"]
+    sent = [(0, "json", join)]
+    assert frame_contract.violations(_phoenix([[*join_reply, {"status": "ok", "response": joined}]], sent)) == []
+    assert frame_contract.violations(_phoenix([[*join_reply, {"status": "ok", "response": {}}]], sent))
+
+    # Sent frames: one the document refuses must have been refused, by the reply to its ref, or phx_error.
+    refused = [*join_reply, {"status": "error", "response": error}]
+    off = ["3", "3", "chat:2", "phx_join", {"since_seq": "one"}]
+    assert frame_contract.violations(_phoenix(sent=[(0, "json", join)])) == []
+    assert frame_contract.violations(_phoenix([refused], sent=[(0, "json", off)])) == []
+    assert frame_contract.violations(_phoenix(sent=[(0, "json", off)]))
+    assert frame_contract.violations(_phoenix([refused], sent=[(1, "json", off)]))  # the reply came before
+    other = ["3", "4", "chat:2", "phx_join", {"since_seq": "one"}]
+    assert frame_contract.violations(_phoenix([refused], sent=[(0, "json", other)]))  # the reply is another's
+    phx_error = [None, None, "phoenix", "phx_error", error]
+    assert frame_contract.violations(_phoenix([phx_error], sent=[(0, "text", "[no")])) == []
+    assert frame_contract.violations(_phoenix([refused], sent=[(0, "text", "[no")]))  # not what answers it
+    assert frame_contract.violations(_phoenix(sent=[(0, "json", {"topic": "chat:2"})]))
+    assert frame_contract.violations(_phoenix(sent=[(0, "json", ["1", "2", "chat:2", "shout", {}])]))
+    assert frame_contract.violations(_phoenix(sent=[(0, "json", ["1", "2", "chat:2", "typing", {"typing": "y"}])]))
+    assert frame_contract.violations(_phoenix(sent=[(0, "json", off)], close_code=1009)) == []
+
+
+async def test_a_phoenix_tour_meets_every_documented_frame(
+    node, rest, user_id, drain, phoenix_clients, node_clients, frame_contract
+):
+    """The official client (and a raw `ws` socket for what it never sends) meets every server frame of the
+    Phoenix channel, the ok answer of every client frame and the error answer of those a member can get
+    wrong; the fixtures then check each frame, both ways, against the document."""
+    alice, bob = user_id("alice"), user_id("bob")
+    room = await rest.create_room(alice, bob, name="Phoenix tour")
+    other_room = await rest.create_room(bob, alice, name="Elsewhere")
+    await rest.send(bob, room, "while alice is away")
+    await drain()  # alice's pending notification is stored
+    endpoint = node.ws("/socket")
+    a = await phoenix_clients.socket(
+        endpoint, {"token": node.token(alice), "device_unique_id": "d-a"}, heartbeatIntervalMs=100, rejoinAfterMs=60_000
+    )
+    await a.connect()
+    await a.opened()
+    notes = await a.channel(f"notifications:{alice}")
+    assert (await notes.join()).status == "ok"
+    await notes.next("pending_notification", content="while alice is away")
+    chat = await a.channel(f"chat:{room}", {"since_seq": 0})
+    assert (await chat.join()).status == "ok"
+    await chat.next("receive_message", seq=1)
+    b = await phoenix_clients.socket(endpoint, {"token": node.token(bob), "preferred_language": "en"})
+    await b.connect()
+    bob_chat = await b.channel(f"chat:{room}")
+    assert (await bob_chat.join()).status == "ok"
+    await chat.next("presence_update", user_id=bob)
+
+    assert (await chat.push("send_message", {"content": "hello", "mobile_ref_id": "m-1"})).status == "ok"
+    await chat.next("message_sent", status="sent")
+    assert (await chat.push("send_message", {"content": "hello", "mobile_ref_id": "m-1"})).response["duplicate"]
+    assert (await chat.push("send_message", {"content": "", "mobile_ref_id": 7})).status == "error"
+    await chat.next("message_sent", status="error")
+    message = await bob_chat.next("receive_message", client_ref="m-1")
+    assert (await chat.push("typing", {})).status == "ok"
+    await bob_chat.next("typing", typing=True)
+    assert (await chat.push("typing", {"typing": False})).status == "ok"
+    assert (await bob_chat.push("read", {"seq": message["seq"]})).status == "ok"
+    await chat.next("read", user_id=bob)
+    assert (await bob_chat.push("read", {"seq": 10_000})).status == "error"
+    assert (await chat.push("shout", {})).status == "error"
+    status, body = await rest.call("PATCH", f"/api/v1/messages/{message['id']}", alice, {"content": "edited"})
+    assert status == 200, body
+    await bob_chat.next("message_updated", id=message["id"])
+    status, body = await rest.call("DELETE", f"/api/v1/messages/{message['id']}", alice)
+    assert status in (200, 204), body
+    await bob_chat.next("message_deleted", id=message["id"])
+
+    # Refused joins, on each kind of topic; the leave of a topic not served is still ok.
+    assert (await (await a.channel(f"chat:{other_room}0")).join()).status == "error"
+    assert (await (await a.channel(f"notifications:{bob}")).join()).status == "error"
+    lobby = await a.channel("rooms:lobby")
+    assert (await lobby.join()).status == "error"
+    await lobby.leave()
+    await a.next_frame(topic="rooms:lobby", event="phx_reply", payload={"status": "ok", "response": {}})
+    # A notification of a room whose chat topic alice has not joined.
+    await rest.send(bob, other_room, "elsewhere")
+    await drain()
+    await notes.next("new_notification", content="elsewhere")
+    # Being removed from a room closes its topic; leaving is ok.
+    await rest.remove_member(alice, room, bob)
+    await b.next_frame(topic=f"chat:{room}", event="phx_close")
+    await chat.leave()
+    await notes.leave()
+    leave_ref = next(frame[1] for _arrived, _kind, frame in reversed(a.sent) if frame[3] == "phx_leave")
+    await a.next_frame(topic=f"notifications:{alice}", event="phx_reply", ref=leave_ref)
+
+    # What the official client never sends: frames that are not the V2 array, a leave of `phoenix`, a second
+    # join of a joined topic (it leaves the first channel itself), which closes the first join's channel.
+    raw = await node_clients.open(node.ws(f"/socket/websocket?token={node.token(alice)}&vsn=2.0.0"))
+    await raw.opened()
+    await raw.send_text("[not json")
+    await raw.send({"topic": "phoenix", "event": "heartbeat"})
+    await raw.send([None, "1", "phoenix", "phx_leave", {}])
+    await raw.send(["2", "2", f"notifications:{alice}", "phx_join", {}])
+    await raw.send(["3", "3", f"notifications:{alice}", "phx_join", {}])
+    await raw.send(["3", "4", f"chat:{other_room}", "send_message", {"content": "not joined", "mobile_ref_id": 1}])
+    await raw.next(lambda frame: frame[1] == "4")
+    events = [frame[3] for frame in raw.frames]
+    assert events == ["phx_error", "phx_error", "phx_reply", "phx_reply", "phx_close", "phx_reply", "phx_reply"]
+    assert raw.frames[-1][4]["response"]["reason"] == "unmatched topic"  # the bare error, no message_sent
+
+    channel = frame_contract.channel_of(endpoint + "/websocket")
+    sockets = [phoenix_socket(a), phoenix_socket(b), raw]
+    met = {channel.name_of(frame) for socket in sockets for frame in socket.frames}
+    documented = {(kind, name) for kind, topic in PHOENIX.topics.items() for name in topic.server}
+    assert documented <= met, documented - met
+    answered = set()
+    for socket in sockets:
+        for _arrived, _kind, sent in socket.sent:
+            replies = [f for f in socket.frames if f[3] == "phx_reply" and f[1:3] == sent[1:3]] if _v2(sent) else []
+            answered |= {(channel.name_of(sent), reply[4]["status"]) for reply in replies}
+    clients = {(kind, name) for kind, topic in PHOENIX.topics.items() for name in topic.client}
+    assert {(name, "ok") for name in clients} <= answered, {(name, "ok") for name in clients} - answered
+    refused = {("chat", "phx_join"), ("notifications", "phx_join"), ("chat", "send_message"), ("chat", "read")}
+    assert {(name, "error") for name in refused} <= answered
+    assert [p for socket in sockets for p in frame_contract.violations(socket)] == []

@@ -23,9 +23,11 @@ def snippet(marker: str) -> str:
     return found.group(1)
 
 
-async def run_js(code: str) -> list[str]:
-    """Run `code` as an ES module with npm's `ws` as the global WebSocket; its console output, line by line."""
-    require_node("README examples", "ws")
+async def run_js(code: str, run_for: float | None = None) -> list[str]:
+    """Run `code` as an ES module with npm's `ws` as the global WebSocket; its console output, line by line.
+    With `run_for`, the program is stopped after that many seconds (a client that stays connected);
+    otherwise it must end by itself within RUN_TIMEOUT, with status 0."""
+    require_node("README examples", "ws", "phoenix")
     process = await asyncio.create_subprocess_exec(
         "node",
         "--input-type=module",
@@ -35,14 +37,18 @@ async def run_js(code: str) -> list[str]:
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
     )
+    reading = asyncio.create_task(process.stdout.read())  # whole: a cancelled read would lose the output
     try:
-        output, _ = await asyncio.wait_for(process.communicate(), RUN_TIMEOUT)
+        await asyncio.wait_for(asyncio.shield(process.wait()), run_for or RUN_TIMEOUT)
     except TimeoutError:
-        process.kill()
-        output, _ = await process.communicate()
-        raise AssertionError(f"the example did not finish in {RUN_TIMEOUT}s:\n{output.decode()}") from None
-    assert process.returncode == 0, output.decode()
-    return output.decode().splitlines()
+        process.terminate()
+        await asyncio.wait_for(process.wait(), 5)
+        if run_for is None:
+            raise AssertionError(f"the example did not finish in {RUN_TIMEOUT}s:\n{(await reading).decode()}") from None
+    output = (await asyncio.wait_for(reading, 5)).decode()
+    if run_for is None:
+        assert process.returncode == 0, output
+    return output.splitlines()
 
 
 def placed(code: str, node) -> str:
@@ -83,3 +89,19 @@ async def test_the_seed_003_example_runs_against_the_server(node, node_clients, 
     )
     await drain()
     assert pg("select count(*) from messages where room_id = %s and content = 'hello'", (int(room),)) == [(1,)]
+
+
+async def test_the_phoenix_example_runs_against_the_server(node, rest, user_id, drain, pg):
+    alice, bob = user_id("alice"), user_id("bob")
+    room = await rest.create_room(bob, alice)
+    await rest.send(bob, room, "missed while away")
+    prelude = (
+        f"const token = {json.dumps(node.token(alice))}; const roomId = {json.dumps(room)};"
+        f" const myUserId = {json.dumps(alice)};\n"
+    )
+    await run_js(prelude + placed(snippet("client-000"), node), run_for=3.0)
+    await drain()
+    # It joined with since_seq 0 (so it saw "missed while away") and sent "hi" once it had joined.
+    assert pg("select sender_id, client_ref from messages where room_id = %s and content = 'hi'", (int(room),)) == [
+        (alice, "1")
+    ]

@@ -46,11 +46,15 @@ class Request:
 
     operation: str
     payload: dict
-    frame: dict
+    frame: object
 
 
 class JsonDialect(Dialect):
     """A raw JSON WebSocket dialect. Frames are bytes of UTF-8 JSON text (see `frame`)."""
+
+    # The HTTP status that refuses a session on the upgrade itself, as Phoenix does (403); None: the
+    # WebSocket is accepted and closed with the dialect's code after its error frame.
+    refusal_status: int | None = None
 
     def credentials(self, request: web.Request) -> Credentials:
         return Credentials(token=request.query.get("token"))
@@ -62,6 +66,23 @@ class JsonDialect(Dialect):
 
     async def opened(self, hub: Hub, session: Session, request: web.Request) -> None:
         """The session is open: send what the dialect sends first, follow what it follows."""
+
+    async def handle(self, hub: Hub, session: Session, message: object) -> None:
+        """A parsed client frame: decode it into an operation, perform it, answer. A dialect whose frames are
+        not all operations (Phoenix's joins and heartbeats) overrides this."""
+        request = None
+        try:
+            try:
+                request = self.decode(session, message)
+            except ChatError as exc:
+                raise hub.reject(session, exc) from None
+            result = await hub.perform(session, request.operation, request.payload)
+        except ChatError as exc:
+            hub.send(session, self.error(exc, request), "error")
+            return
+        answer = self.reply(request, result)
+        if answer is not None:
+            hub.send(session, *answer)
 
     def decode(self, session: Session, message: object) -> Request:
         """A parsed client frame as an operation; raise ChatError (INVALID_PAYLOAD, UNKNOWN_EVENT) if it is not one."""
@@ -96,7 +117,7 @@ class WebSocketTransport:
     def __init__(self, ws: web.WebSocketResponse, request: web.Request) -> None:
         self.ws = ws
         self._request = request
-        self._queue: deque[bytes] = deque()
+        self._queue: deque[bytes | Callable[[], None]] = deque()
         self._wake = asyncio.Event()
         self._closing: tuple[int, str] | None = None
         self._writer: asyncio.Task | None = None
@@ -110,6 +131,12 @@ class WebSocketTransport:
         self._queue.append(data)
         self._wake.set()
         return True
+
+    def after_sent(self, callback: Callable[[], None]) -> None:
+        """Call `callback` once every frame queued before it has been handed to the connection (pending
+        notifications are marked delivered then, not when they were merely queued)."""
+        self._queue.append(callback)
+        self._wake.set()
 
     def backlog(self) -> int:
         return len(self._queue)
@@ -128,7 +155,11 @@ class WebSocketTransport:
         try:
             while True:
                 while self._queue:
-                    await ws.send_frame(self._queue.popleft(), WSMsgType.TEXT)
+                    item = self._queue.popleft()
+                    if callable(item):
+                        item()
+                    else:
+                        await ws.send_frame(item, WSMsgType.TEXT)
                 if self._closing is not None:
                     code, reason = self._closing
                     await ws.close(code=code, message=_reason(reason))
@@ -196,8 +227,7 @@ def handler(
         except ChatError as exc:
             if session is not None:
                 await hub.disconnect(session, "refused")
-            await _refuse(ws, request, dialect, exc)
-            return ws
+            return await _refuse(ws, request, dialect, exc)
         try:
             await ws.prepare(request)
         except BaseException:
@@ -223,29 +253,26 @@ def handler(
     return serve
 
 
-async def _refuse(ws: web.WebSocketResponse, request: web.Request, dialect: JsonDialect, error: ChatError) -> None:
-    """Accept the WebSocket, send the dialect's error frame, and close with its code."""
+async def _refuse(
+    ws: web.WebSocketResponse, request: web.Request, dialect: JsonDialect, error: ChatError
+) -> web.StreamResponse:
+    """A dialect that refuses on the upgrade (Phoenix) answers with its HTTP status and the error as JSON;
+    the others accept the WebSocket, send their error frame, and close with their code."""
+    if dialect.refusal_status is not None:
+        body = {"code": error.code.value, "message": error.message}
+        return web.json_response(body, status=dialect.refusal_status, dumps=lambda data: orjson.dumps(data).decode())
     await ws.prepare(request)
     with contextlib.suppress(Exception):
         await ws.send_frame(dialect.error(error, None), WSMsgType.TEXT)
         await ws.close(code=dialect.refusal_code(error), message=_reason(error.message))
+    return ws
 
 
 async def _received(hub: Hub, dialect: JsonDialect, session: Session, text: str) -> None:
-    request = None
     try:
-        try:
-            parsed = orjson.loads(text)
-        except orjson.JSONDecodeError:
-            raise hub.reject(session, ChatError(Code.INVALID_PAYLOAD, "the frame is not valid JSON")) from None
-        try:
-            request = dialect.decode(session, parsed)
-        except ChatError as exc:
-            raise hub.reject(session, exc) from None
-        result = await hub.perform(session, request.operation, request.payload)
-    except ChatError as exc:
-        hub.send(session, dialect.error(exc, request), "error")
+        parsed = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        error = hub.reject(session, ChatError(Code.INVALID_PAYLOAD, "the frame is not valid JSON"))
+        hub.send(session, dialect.error(error, None), "error")
         return
-    answer = dialect.reply(request, result)
-    if answer is not None:
-        hub.send(session, *answer)
+    await dialect.handle(hub, session, parsed)

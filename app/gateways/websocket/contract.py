@@ -26,14 +26,15 @@ CODES = validate.OneOf([code.value for code in Code])
 @dataclass(frozen=True)
 class Frame:
     """One frame of a dialect: its payload schema and what it means. A client frame names the session
-    operation it performs (its error codes are that operation's) and the server frames answering it; a
-    server frame that is `only_a_reply` is sent only as such an answer."""
+    operation it performs (its error codes are that operation's, and `errors`: its own) and the server
+    frames answering it; a server frame that is `only_a_reply` is sent only as such an answer."""
 
     payload: type[Schema]
     summary: str
     operation: str | None = None
     replies: tuple[str, ...] = ()
     only_a_reply: bool = False
+    errors: tuple[Code, ...] = ()
 
 
 @dataclass(frozen=True)
