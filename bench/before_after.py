@@ -16,6 +16,8 @@ directory then compare two workloads, interleaved alike (e.g. `--tree mix=. --tr
 --extra mix='--mix canonical:4,fastapi:3,django-notifications:3'`).
 
 It prints each run's figures as it goes, then a Markdown table of every run and the medians per tree.
+Runs with phoenix members (`--mix canonical:5,phoenix:5`, `--mix phoenix:10`) add, per sending dialect,
+acknowledged sends/s and ack latency p50 / p99 (columns that appear only when some run has them).
 
 Throughput on a shared machine varies with what else runs; the web node's CPU time per acknowledged
 message varies much less. So while a run goes, this samples the web node's CPU time (`run.py web`, a
@@ -50,6 +52,11 @@ LINE = re.compile(
     r"(?P<stored>[\d,]+) of (?P<acked>[\d,]+) acknowledged messages in Postgres \((?P<distinct>[\d,]+) distinct\)"
 )
 DIALECT = re.compile(r"(?P<kind>[\w-]+) \((?P<members>\d+) sockets\) (?P<rate>[\d,]+)/s \((?P<delivered>[\d,]+) of")
+# A run with phoenix members: acknowledged sends and their latency per sending dialect.
+SENDS = re.compile(
+    r"(?P<kind>[\w-]+) \((?P<senders>\d+) senders\) (?P<ack_rate>[\d,]+) acknowledged/s \((?P<refused>[\d,]+) "
+    r"refused\), ack p50 (?P<p50_ms>[\d.]+|nan) ms p99 (?P<p99_ms>[\d.]+|nan) ms"
+)
 
 
 def load1() -> float:
@@ -82,6 +89,10 @@ def parse(line: str) -> dict:
     figures["by_dialect"] = {
         m["kind"]: {"members": int(m["members"]), "rate": number(m["rate"]), "delivered": number(m["delivered"])}
         for m in DIALECT.finditer(line.partition("deliveries by dialect:")[2])
+    }
+    figures["sends"] = {
+        m["kind"]: {k: number(v) for k, v in m.groupdict().items() if k != "kind"}
+        for m in SENDS.finditer(line.partition("; sends by dialect:")[2])
     }
     return figures
 
@@ -177,8 +188,10 @@ def median(runs: list[dict], key: str) -> float:
 
 def table(runs: list[dict]) -> list[str]:
     kinds = sorted({kind for r in runs for kind in r.get("by_dialect", {})})
+    senders = sorted({kind for r in runs for kind in r.get("sends", {})})  # only runs with phoenix members have any
     head = "| # | Tree | Started (UTC) | Load at start (waited) | Acknowledged sends/s | Ack p50 ms | Ack p99 ms "
     head += "| Deliveries/s | " + "".join(f"{k} deliveries/s | " for k in kinds)
+    head += "".join(f"{k} acknowledged sends/s | {k} ack p50 / p99 ms | " for k in senders)
     head += "Delivered of expected | Acknowledged = persisted once | Load at end "
     head += "| Node CPU in the window, % of a core | Node CPU per acknowledged message, ms | Rest of the machine, % |"
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
@@ -188,6 +201,13 @@ def table(runs: list[dict]) -> list[str]:
             lines.append(f"| {i} | {r['tree']} | {r['started']} | {wait} | failed: {r['error'][:200]} |")
             continue
         per = "".join(f"{r['by_dialect'][k]['rate']:,.0f} | " if k in r["by_dialect"] else "| " for k in kinds)
+        sent = r.get("sends", {})
+        per += "".join(
+            f"{sent[k]['ack_rate']:,.0f} | {sent[k]['p50_ms']:.1f} / {sent[k]['p99_ms']:.1f} | "
+            if k in sent
+            else "| | "
+            for k in senders
+        )
         lines.append(
             f"| {i} | {r['tree']} | {r['started']} | {wait} | {r['ack_rate']:,.0f} | {r['p50_ms']:.1f} "
             f"| {r['p99_ms']:.1f} | {r['delivery_rate']:,.0f} | {per}{r['delivered']:,.0f} of {r['expected']:,.0f} "
@@ -211,6 +231,13 @@ def medians(runs: list[dict], trees: list[str]) -> list[str]:
         kinds = sorted({k for r in ok for k in r["by_dialect"]})
         per = "".join(
             f", {k} {statistics.median(r['by_dialect'][k]['rate'] for r in ok):,.0f} deliveries/s" for k in kinds
+        )
+        senders = sorted({k for r in ok for k in r.get("sends", {})})
+        per += "".join(
+            f", {k} sends {statistics.median(r['sends'][k]['ack_rate'] for r in ok):,.0f} acknowledged/s "
+            f"(p50 {statistics.median(r['sends'][k]['p50_ms'] for r in ok):.1f} ms, "
+            f"p99 {statistics.median(r['sends'][k]['p99_ms'] for r in ok):.1f} ms)"
+            for k in senders
         )
         timed = [r for r in ok if "node_ms_per_ack" in r]
         cpu = (

@@ -18,8 +18,16 @@ Socket.IO, join and send closed-loop as above, while the next 3 connect as seed 
 only receive (`bench.wsclient`). Deliveries are counted per dialect: `message:new`, `new_message`,
 `new_message_notification`. Without --mix every member speaks the canonical protocol and sends.
 
+`phoenix` members (seed 000's Phoenix Channels, `bench.wsclient.PhoenixClient`) send too:
+`--mix canonical:5,phoenix:5` or `--mix phoenix:10`. Each joins `chat:<room_id>` and pushes `send_message`
+closed-loop, the `phx_reply` being its acknowledgement; they count `receive_message` deliveries. Such runs
+add acknowledged sends/s and ack latency per sending dialect. A Phoenix connection is not sent its own
+messages (it gets `message_sent` instead), where a canonical sender gets its own `message:new`: so a room
+with P phoenix members expects P - 1 phoenix deliveries of a phoenix member's message, and in all
+acknowledged x room size, less the messages phoenix members sent.
+
     python -m bench.message_path [--clients 200] [--room-size 10] [--seconds 10] [--client-procs 1]
-                                 [--mix canonical:N,fastapi:M,django-notifications:K]
+                                 [--mix canonical:N,phoenix:P,fastapi:M,django-notifications:K]
 """
 
 from __future__ import annotations
@@ -37,27 +45,34 @@ from app.auth.tokens import mint
 from app.state.keys import Keys
 from bench.common import Stage, percentile
 from bench.sioclient import LeanClient
-from bench.wsclient import DIALECTS, RawClient
+from bench.wsclient import DIALECTS, PhoenixClient, RawClient
 from config import load
 
 CANONICAL = "canonical"
-KINDS = (CANONICAL, *DIALECTS)  # the dialects a room may mix, in the order members are given them
+PHOENIX = "phoenix"
+SENDERS = (CANONICAL, PHOENIX)  # the dialects whose members send (closed-loop); the others only receive
+KINDS = (CANONICAL, PHOENIX, *DIALECTS)  # the dialects a room may mix, in the order members are given them
 
 
 async def _clients(url: str, members: list[tuple[str, str, str, str]], seconds: float, ready) -> dict:
-    """Connect `members` (kind, user, token, room id): canonical ones connect and join; wait at `ready` (a
-    barrier with every client process); then canonical ones send for `seconds` while all count deliveries."""
+    """Connect `members` (kind, user, token, room id): canonical and phoenix ones connect and join; wait at
+    `ready` (a barrier with every client process); then those send for `seconds` while all count deliveries."""
     latencies: list[float] = []
     acked = [0]
     failed = [0]
     codes: Counter[str] = Counter()  # why sends were refused
+    # per sending dialect: acknowledged, refused, latencies
+    sends = {kind: {"acked": 0, "failed": 0, "latencies": []} for kind in SENDERS}
     # No connection limit: aiohttp's default of 100 per session would hold the 101st WebSocket back.
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
         senders = [
             (LeanClient(session, url), token, room_id) for kind, _u, token, room_id in members if kind == CANONICAL
         ]
+        phoenix = [
+            (PhoenixClient(session, url), token, room_id) for kind, _u, token, room_id in members if kind == PHOENIX
+        ]
         receivers = [
-            (RawClient(session, url, kind), user, token) for kind, user, token, _r in members if kind != CANONICAL
+            (RawClient(session, url, kind), user, token) for kind, user, token, _r in members if kind not in SENDERS
         ]
         clients = [client for client, _t, _r in senders]
         raw = [client for client, _u, _t in receivers]
@@ -66,8 +81,14 @@ async def _clients(url: str, members: list[tuple[str, str, str, str]], seconds: 
         for client, _token, room_id in senders:
             ack = await client.call("room:join", {"room_id": room_id})
             assert ack["ok"], ack
+        for client, token, _room_id in phoenix:
+            await client.connect(token)
+        for client, _token, room_id in phoenix:
+            reply = await client.join(room_id)
+            assert reply["status"] == "ok", reply
         for client, user, token in receivers:
             await client.connect(user, token)
+        raw += [client for client, _t, _r in phoenix]  # raw WebSockets too: counted alike below
         refused = [f"{c.dialect}: {c.closed_early} {c.error or ''}" for c in raw if c.closed_early is not None]
         if refused:
             raise ConnectionError(f"{len(refused)} raw sockets closed before the window: {refused[0]}")
@@ -88,13 +109,38 @@ async def _clients(url: str, members: list[tuple[str, str, str, str]], seconds: 
                     "message:send", {"room_id": room_id, "content": f"m{n}", "client_ref": f"{index}-{n}"}
                 )
                 if ack.get("ok"):
-                    latencies.append(time.perf_counter() - began)
+                    latency = time.perf_counter() - began
+                    latencies.append(latency)
                     acked[0] += 1
+                    sends[CANONICAL]["acked"] += 1
+                    sends[CANONICAL]["latencies"].append(latency)
                 else:
                     failed[0] += 1
+                    sends[CANONICAL]["failed"] += 1
                     codes[(ack.get("error") or {}).get("code", "?")] += 1
 
-        await asyncio.gather(*(send_loop(c, r, i) for i, (c, _t, r) in enumerate(senders)))
+        async def phoenix_loop(client: PhoenixClient, index: int) -> None:
+            n = 0
+            while time.time() < end:
+                n += 1
+                began = time.perf_counter()
+                reply = await client.send(f"m{n}", f"{index}-{n}")
+                if reply.get("status") == "ok":
+                    latency = time.perf_counter() - began
+                    latencies.append(latency)
+                    acked[0] += 1
+                    sends[PHOENIX]["acked"] += 1
+                    sends[PHOENIX]["latencies"].append(latency)
+                else:
+                    failed[0] += 1
+                    sends[PHOENIX]["failed"] += 1
+                    codes[(reply.get("response") or {}).get("code", "?")] += 1
+
+        first = len(senders)  # phoenix senders' indices follow the canonical ones'
+        await asyncio.gather(
+            *(send_loop(c, r, i) for i, (c, _t, r) in enumerate(senders)),
+            *(phoenix_loop(c, first + i) for i, (c, _t, _r) in enumerate(phoenix)),
+        )
         # Deliveries lag behind acknowledgements under load: wait until they stop arriving.
         settled, last = time.monotonic(), -1
         while time.monotonic() - settled < 2.0:
@@ -120,6 +166,7 @@ async def _clients(url: str, members: list[tuple[str, str, str, str]], seconds: 
         "closed_early": closed_early,
         "last_delivery": last_delivery,
         "latencies": latencies,
+        "sends": sends,
     }
 
 
@@ -160,8 +207,8 @@ def parse_mix(text: str) -> dict[str, int]:
         if kind in mix or not count.isdigit():
             raise ValueError(f"{part!r}: give each dialect once, as dialect:count")
         mix[kind] = int(count)
-    if not mix.get(CANONICAL):
-        raise ValueError("a room needs at least one canonical member: they are the senders")
+    if not any(mix.get(kind) for kind in SENDERS):
+        raise ValueError(f"a room needs at least one {' or '.join(SENDERS)} member: they are the senders")
     return {kind: mix[kind] for kind in KINDS if mix.get(kind)}
 
 
@@ -217,6 +264,16 @@ def run(clients: int, room_size: int, seconds: float, client_procs: int, mix: di
         latencies = [latency for p in parts for latency in p["latencies"]]
         delivered = sum(p["delivered"] for p in parts)
         by_dialect = sum((Counter(p["by_dialect"]) for p in parts), Counter())
+        sends = {
+            kind: {
+                "acked": sum(p["sends"][kind]["acked"] for p in parts),
+                "failed": sum(p["sends"][kind]["failed"] for p in parts),
+                "latencies": [latency for p in parts for latency in p["sends"][kind]["latencies"]],
+            }
+            for kind in SENDERS
+        }
+        # A phoenix connection is not sent its own messages: one delivery fewer for each a phoenix member sent.
+        unechoed = sends[PHOENIX]["acked"]
         delivery_seconds = max(p["last_delivery"] for p in parts) - min(p["start"] for p in parts)
 
         # Persistence: every acknowledged message reaches Postgres once.
@@ -242,7 +299,7 @@ def run(clients: int, room_size: int, seconds: float, client_procs: int, mix: di
             "p50_ms": percentile(latencies, 50) * 1000,
             "p99_ms": percentile(latencies, 99) * 1000,
             "delivered": delivered,
-            "expected_deliveries": acked * room_size,
+            "expected_deliveries": acked * room_size - unechoed,
             "delivery_rate": delivered / delivery_seconds,
             "delivery_seconds": delivery_seconds,
             "stored": stored,
@@ -254,10 +311,23 @@ def run(clients: int, room_size: int, seconds: float, client_procs: int, mix: di
                 kind: {
                     "members": n * (clients // room_size),
                     "delivered": by_dialect[kind],
-                    "expected": acked * n,
+                    "expected": acked * n - (unechoed if kind == PHOENIX else 0),
                     "rate": by_dialect[kind] / delivery_seconds,
                 }
                 for kind, n in mix.items()
+            },
+            # sending dialect -> acknowledged, refused, per second and latency (of the dialects in the mix)
+            "sends": {
+                kind: {
+                    "senders": mix[kind] * (clients // room_size),
+                    "acked": sends[kind]["acked"],
+                    "failed": sends[kind]["failed"],
+                    "ack_rate": sends[kind]["acked"] / seconds,
+                    "p50_ms": percentile(sends[kind]["latencies"], 50) * 1000,
+                    "p99_ms": percentile(sends[kind]["latencies"], 99) * 1000,
+                }
+                for kind in SENDERS
+                if mix.get(kind)
             },
             "closed_early": sum(p["closed_early"] for p in parts),
         }
@@ -280,7 +350,7 @@ def describe(r: dict) -> str:
         f"the last {r['delivery_seconds']:.1f} s after the start); "
         f"{r['stored']:,} of {r['acked']:,} acknowledged messages in Postgres ({r['distinct']:,} distinct), "
         f"outbox empty {r['drained_after']:.1f} s after the last send"
-    ) + (_by_dialect(r) if len(r.get("mix") or {}) > 1 else "")
+    ) + (_by_dialect(r) + _sends(r) if len(r.get("mix") or {}) > 1 or PHOENIX in (r.get("mix") or {}) else "")
 
 
 def persisted_once(r: dict) -> bool:
@@ -301,6 +371,23 @@ def _by_dialect(r: dict) -> str:
     )
 
 
+def _sends(r: dict) -> str:
+    """A run with phoenix members: acknowledged sends and their latency per sending dialect."""
+    if PHOENIX not in r["mix"]:
+        return ""
+    parts = [
+        f"{kind} ({s['senders']} senders) {s['ack_rate']:,.0f} acknowledged/s ({s['failed']:,} refused), "
+        f"ack p50 {s['p50_ms']:.1f} ms p99 {s['p99_ms']:.1f} ms"
+        for kind, s in r["sends"].items()
+    ]
+    return (
+        "; sends by dialect: "
+        + ", ".join(parts)
+        + f" (a phoenix sender is not sent its own message: expected deliveries are acknowledged x "
+        f"{r['room_size']} less the {r['sends'][PHOENIX]['acked']:,} phoenix members sent)"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--clients", type=int, default=200)
@@ -310,7 +397,7 @@ def main() -> None:
     parser.add_argument(
         "--mix",
         help="the dialects of each room's members, dialect:count, e.g. canonical:4,fastapi:3,django-notifications:3 "
-        f"(dialects: {', '.join(KINDS)}; canonical members send, the others only receive)",
+        f"(dialects: {', '.join(KINDS)}; canonical and phoenix members send, the others only receive)",
     )
     args = parser.parse_args()
     mix = None
