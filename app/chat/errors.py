@@ -36,6 +36,7 @@ class Code(StrEnum):
     SYSTEM_MESSAGE = "system_message"
     REPLY_NOT_FOUND = "reply_not_found"
     INVALID_EMOJI = "invalid_emoji"
+    REACTION_NOT_FOUND = "reaction_not_found"
     UNKNOWN_MESSAGE_TYPE = "unknown_message_type"
     RATE_LIMITED = "rate_limited"
     UNKNOWN_EVENT = "unknown_event"
@@ -82,6 +83,8 @@ DESCRIPTIONS: dict[Code, str] = {
     Code.SYSTEM_MESSAGE: "System messages (members added, a direct chat started) cannot be edited or sent by clients.",
     Code.REPLY_NOT_FOUND: "`reply_to` names no message of the same room.",
     Code.INVALID_EMOJI: "A reaction must be exactly one emoji (skin tones, flags and joined sequences count as one).",
+    Code.REACTION_NOT_FOUND: "No such reaction of the caller's (a reaction id names one person's reaction: only they "
+    "may remove it).",
     Code.UNKNOWN_MESSAGE_TYPE: "The message type is not one a client may send: text, image, file, video or audio.",
     Code.RATE_LIMITED: "Too many requests; `details.retry_after` says how many seconds to wait.",
     Code.UNKNOWN_EVENT: "The event (or frame, topic) is not part of the dialect's protocol.",

@@ -69,3 +69,34 @@ def id_time(snowflake: int) -> datetime:
 class SystemClock:
     def now(self) -> datetime:
         return datetime.now(UTC)
+
+
+# Ids as JSON numbers, for clients that take them so (seed 001): exact in JavaScript up to 2**53 - 1.
+MAX_SAFE_INTEGER = (1 << 53) - 1
+ALIAS_SEQ_BITS = 32  # a message's numeric alias: its room id above 32 bits of its seq
+MAX_ALIAS_ROOM = MAX_SAFE_INTEGER >> ALIAS_SEQ_BITS  # 2,097,151 rooms
+
+
+def js_number(value: str) -> int | str:
+    """A decimal id as a JSON number when JavaScript holds it exactly (a canonical decimal, at most
+    2**53 - 1); any other id stays the string it is."""
+    if value.isascii() and value.isdigit() and (value == "0" or not value.startswith("0")):
+        number = int(value)
+        if number <= MAX_SAFE_INTEGER:
+            return number
+    return value
+
+
+def message_alias(room_id: str, seq: int) -> int | None:
+    """A message's unique numeric id that JavaScript holds exactly: room id * 2**32 + seq. Message ids are
+    64-bit and do not fit; (room, seq) names a message once and for all. None for a room id above
+    MAX_ALIAS_ROOM or a seq of 2**32 or more, which no alias can name."""
+    room = int(room_id)
+    if room > MAX_ALIAS_ROOM or not 0 <= seq < (1 << ALIAS_SEQ_BITS):
+        return None
+    return (room << ALIAS_SEQ_BITS) | seq
+
+
+def alias_parts(alias: int) -> tuple[str, int]:
+    """(room id, seq) of a message's numeric alias."""
+    return str(alias >> ALIAS_SEQ_BITS), alias & ((1 << ALIAS_SEQ_BITS) - 1)

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Protocol
 
 from app.chat import events
@@ -267,6 +267,20 @@ class Messages:
         lo = max(lo, 1)
         messages = await self.present(await self._timeline.read(room_id, lo, hi))
         return Page(messages, last, has_more_before=lo > 1, has_more_after=hi < last)
+
+    @property
+    def page_max(self) -> int:
+        """The most messages one history page holds (HISTORY_PAGE_MAX)."""
+        return self._limits.history_page_max
+
+    async def seq_at(self, actor: User, room_id: str, when: datetime) -> int:
+        """A `before` for `history` that pages the messages made before `when`: the seq of the room's first
+        persisted message made at or after it (ids are time-ordered: `first_id_at(when)` is the smallest id
+        made then), or the last seq + 1. Below it, every persisted message was made before `when`; a message
+        still in the log (the newest) may have been made later, so a reader keeps those with
+        `created_at < when`. Members only."""
+        await self._access.require(room_id, actor.id)
+        return await self._timeline.seq_from_id(room_id, first_id_at(when))
 
     async def catch_up(
         self, actor: User, room_id: str, since_seq: int | None, changes_since: int | None = None

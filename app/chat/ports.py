@@ -98,6 +98,9 @@ class RoomStore(Protocol):
     async def rooms_of(self, user_id: str) -> list[Membership]:
         """Every room the user belongs to, with the user's own membership."""
 
+    async def members_of(self, room_ids: Sequence[str]) -> dict[str, list[Member]]:
+        """The members of each room among `room_ids` that exists (as `members` gives them), in one go."""
+
     async def add_members(self, room_id: str, user_ids: Sequence[str], now: datetime) -> list[str]:
         """Add the users not yet members; return those added."""
 
@@ -126,6 +129,10 @@ class MessageStore(Protocol):
         """Highest persisted seq per room (0 for rooms without messages)."""
 
     async def by_id(self, message_id: str) -> Message | None: ...
+
+    async def seq_from_id(self, room_id: str, min_id: int) -> int | None:
+        """The seq of the room's first persisted message whose id is at least `min_id` (ids are time-ordered:
+        the first made at or after the instant `min_id` stands for), None if there is none."""
 
     async def changed(self, room_id: str, since_version: int, upto_seq: int | None, limit: int) -> list[Message]:
         """The room's persisted messages whose version is above `since_version` (and seq at most `upto_seq`),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from app.chat import events
 from app.chat.access import Access
@@ -91,10 +91,14 @@ class Rooms:
         check_user_id(other_id)
         return await self._store.find_direct(actor.id, other_id)
 
-    async def list(self, actor: User) -> list[RoomView]:
-        """The actor's rooms with last message and unread count, most recent activity first."""
+    async def list(self, actor: User, with_members: bool = False) -> list[RoomView]:
+        """The actor's rooms with last message and unread count, most recent activity first; `with_members`:
+        each with its members too (read for all the rooms in one go)."""
         memberships = await self._store.rooms_of(actor.id)
         views = await self._views(actor, memberships)
+        if with_members:
+            members = await self._store.members_of([view.room.id for view in views])
+            views = [replace(view, members=members.get(view.room.id, [])) for view in views]
         return sorted(views, key=_activity, reverse=True)
 
     async def ids_of(self, actor: User) -> list[str]:

@@ -61,6 +61,16 @@ class Timeline:
         await self._fill(found, ((room_id, seq) for seq in range(lo, hi + 1)))
         return await self.current([found[key] for key in sorted(found, key=lambda key: key[1])])
 
+    async def seq_from_id(self, room_id: str, min_id: int) -> int:
+        """Where the room's messages with an id of at least `min_id` begin, as an exclusive upper seq for reading
+        the ones before: the seq of the first such message in Postgres, or the last seq + 1 when Postgres has
+        none (the newest messages may all be in the log still). Below it, messages not yet persisted may have a
+        larger id: a reader that must leave those out looks at each message's id (or time)."""
+        persisted = await self._store.seq_from_id(room_id, min_id)
+        if persisted is not None:
+            return persisted
+        return await self.last_seq(room_id) + 1
+
     async def at(self, keys: Sequence[Key]) -> dict[Key, Message]:
         """The messages at the given (room_id, seq) pairs, where they exist."""
         if not keys:

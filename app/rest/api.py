@@ -24,6 +24,7 @@ from app.chat.errors import ChatError, Code
 from app.chat.model import User
 from app.chat.ports import RateLimiter
 from app.chat.service import Chat
+from app.rest.errors import ERROR_SHAPE, ErrorShape
 from app.schemas.fields import load
 
 
@@ -103,6 +104,11 @@ class Route:
     # Also take the bare token as the whole `Authorization` value (`Authorization: <JWT>`), as seed 003's own
     # client code sends it, besides `Bearer <JWT>`. Only for the seed's routes: the canonical API wants `Bearer`.
     bare_token: bool = False
+    # Errors in another body than the canonical one, as the seed's clients expect (see app/rest/errors.py).
+    error_shape: ErrorShape | None = None
+    # Optional request headers the route takes, documented as (name, description): e.g. a header the seed's
+    # clients send that is accepted and ignored.
+    headers: tuple[tuple[str, str], ...] = ()
 
     @property
     def operation_id(self) -> str:
@@ -139,6 +145,8 @@ def adapt(route: Route) -> Callable[[web.Request], Awaitable[web.StreamResponse]
     query_schema = route.query() if route.query else None
 
     async def handle(request: web.Request) -> web.StreamResponse:
+        if route.error_shape is not None:  # first: every failure of the request is answered in it
+            request[ERROR_SHAPE] = route.error_shape
         context = request.app[CONTEXT]
         user = await authenticate(request, context, route.bare_token) if route.auth else None
         data: dict = {}

@@ -1,12 +1,21 @@
-"""Errors on REST: `{error, details, code, status}` with the HTTP status of the code."""
+"""Errors on REST: `{error, details, code, status}` with the HTTP status of the code.
+
+A route whose seed's clients expect another error body declares its `ErrorShape` (`Route.error_shape`); the
+adapter marks the request with it and this middleware writes that body instead, for every failure of the
+request (authentication, validation, the handler, a body too large, an unexpected error), with the stable
+code in the `X-Error-Code` header since such a body has no place for it.
+"""
 
 from __future__ import annotations
 
 import logging
 import math
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 
 from aiohttp import web
+from marshmallow import Schema
 
 from app.chat.errors import ChatError, Code
 from app.ops import context
@@ -37,6 +46,7 @@ STATUS: dict[Code, int] = {
     Code.SYSTEM_MESSAGE: 403,
     Code.REPLY_NOT_FOUND: 400,
     Code.INVALID_EMOJI: 400,
+    Code.REACTION_NOT_FOUND: 404,
     Code.UNKNOWN_MESSAGE_TYPE: 400,
     Code.SEARCH_QUERY_INVALID: 400,
     Code.SEARCH_TOO_BROAD: 400,
@@ -67,12 +77,31 @@ _HTTP_CODES = {
 }
 REQUEST_ID = "X-Request-Id"
 REQUEST_ID_KEY = web.RequestKey("request_id", str)
+ERROR_CODE = "X-Error-Code"  # the stable code, where the route's error body has no place for it
 
 
-def error_response(exc: ChatError) -> web.Response:
+@dataclass(frozen=True)
+class ErrorShape:
+    """An error body other than the canonical one, for the routes of a seed service whose clients expect their
+    own. `body(error, status)` writes it; `schema` describes it (the OpenAPI document names the component after
+    the schema). The stable code goes in the X-Error-Code header."""
+
+    schema: type[Schema]
+    body: Callable[[ChatError, int], dict]
+
+
+ERROR_SHAPE = web.RequestKey("error_shape", ErrorShape)  # set by the adapter for a route that has one
+
+
+def error_response(exc: ChatError, shape: ErrorShape | None = None) -> web.Response:
     status = STATUS[exc.code]
-    body = {"error": exc.message, "details": exc.details, "code": exc.code.value, "status": status}
+    if shape is None:
+        body = {"error": exc.message, "details": exc.details, "code": exc.code.value, "status": status}
+    else:
+        body = shape.body(exc, status)
     response = web.json_response(body, status=status)
+    if shape is not None:
+        response.headers[ERROR_CODE] = exc.code.value
     if exc.code is Code.RATE_LIMITED and exc.details and "retry_after" in exc.details:
         # Rounded up: a client that waits the whole seconds it is told must be let in.
         response.headers["Retry-After"] = str(max(1, math.ceil(exc.details["retry_after"])))
@@ -93,17 +122,19 @@ async def error_middleware(request: web.Request, handler):
     try:
         response = await handler(request)
     except ChatError as exc:
-        response = error_response(exc)
+        response = error_response(exc, request.get(ERROR_SHAPE))
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
         fallback = Code.INVALID_PAYLOAD if exc.status < 500 else Code.INTERNAL_ERROR
-        response = error_response(ChatError(_HTTP_CODES.get(exc.status, fallback), exc.reason.lower()))
+        error = ChatError(_HTTP_CODES.get(exc.status, fallback), exc.reason.lower())
+        response = error_response(error, request.get(ERROR_SHAPE))
         if "Allow" in exc.headers:  # a 405 must name the methods the route accepts
             response.headers["Allow"] = exc.headers["Allow"]
     except Exception:
         log.exception("request %s %s failed (request id %s)", request.method, request.path, request_id)
-        response = error_response(ChatError(Code.INTERNAL_ERROR, f"internal error (request id {request_id})"))
+        error = ChatError(Code.INTERNAL_ERROR, f"internal error (request id {request_id})")
+        response = error_response(error, request.get(ERROR_SHAPE))
     if not response.prepared:  # a WebSocket has sent its headers long before it returns
         response.headers[REQUEST_ID] = request_id
     # The path only: a query string may carry a token (Socket.IO's `?token=`) or a link's signature.

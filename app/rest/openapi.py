@@ -7,15 +7,17 @@ from collections import defaultdict
 
 from app.chat.errors import DESCRIPTIONS, Code
 from app.rest.api import COMMON_ERRORS, Route
-from app.rest.errors import STATUS
+from app.rest.errors import ERROR_CODE, STATUS
 from app.rest.schemas import ErrorResponseSchema
-from app.schemas.jsonschema import new_spec
+from app.schemas.jsonschema import new_spec, schema_name
 
 DESCRIPTION = """\
 REST API of the chat backend. Authenticate with `Authorization: Bearer <JWT>`; the routes of seed 003 (a
 Django service: `/api/conversations`, `/api/rooms/...`) also take the bare token, `Authorization: <JWT>`, as
 that service's clients send it (security scheme `bareToken`). Every error is `{error, details, code, status}`
-with a stable `code`:
+with a stable `code`, except on the routes of seed 002 (a Socket.IO + Bull service: `/api/v2/chat/...`), whose
+errors are that service's `{error, details, code}` with the HTTP status as `code` and the stable code in the
+`X-Error-Code` header. The stable codes:
 
 """ + "\n".join(f"- `{code.value}` ({STATUS[code]}): {text}" for code, text in DESCRIPTIONS.items())
 
@@ -36,6 +38,8 @@ def build_openapi(routes: list[Route], version: str) -> dict:
     spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"})
     spec.components.security_scheme("bareToken", BARE_TOKEN)
     spec.components.schema("ErrorResponse", schema=ErrorResponseSchema)
+    for shape in dict.fromkeys(route.error_shape for route in routes if route.error_shape is not None):
+        spec.components.schema(schema_name(shape.schema), schema=shape.schema)
     for route in routes:
         spec.path(path=route.path, operations={route.method.lower(): _operation(route)})
     return spec.to_dict()
@@ -49,6 +53,9 @@ def _operation(route: Route) -> dict:
     ]
     if route.query is not None:
         parameters.append({"in": "query", "schema": route.query})
+    for name, description in route.headers:
+        parameters.append({"name": name, "in": "header", "required": False, "description": description,
+                           "schema": {"type": "string"}})  # fmt: skip
     if parameters:
         operation["parameters"] = parameters
     if route.body is not None:
@@ -58,7 +65,7 @@ def _operation(route: Route) -> dict:
     responses: dict = {}
     for status in (route.status, *route.alt_status):
         if route.produces is not None and route.produces.startswith("text/") and status == route.status:
-            responses[str(status)] = _text(route.produces)
+            responses[str(status)] = _text(route.produces, route.response)
         elif route.produces is not None and status in (route.status, 206):
             responses[str(status)] = _download(route.produces, partial=status == 206)
         elif status == 204 or route.response is None:
@@ -75,11 +82,19 @@ def _operation(route: Route) -> dict:
     by_status: dict[int, list[str]] = defaultdict(list)
     for code in codes:
         by_status[STATUS[code]].append(code.value)
-    for status, names in sorted(by_status.items()):
-        responses[str(status)] = {
-            "description": "Error codes: " + ", ".join(f"`{name}`" for name in sorted(set(names))),
-            "content": {"application/json": {"schema": "ErrorResponse"}},
-        }
+    listed = {status: ", ".join(f"`{name}`" for name in sorted(set(names))) for status, names in by_status.items()}
+    for status, names in sorted(listed.items()):
+        if route.error_shape is None:
+            responses[str(status)] = {
+                "description": "Error codes: " + names,
+                "content": {"application/json": {"schema": "ErrorResponse"}},
+            }
+        else:  # the seed's body, its `code` the HTTP status; the stable code in a header
+            responses[str(status)] = {
+                "description": f"Error codes (in the {ERROR_CODE} header; the body's code is {status}): " + names,
+                "headers": {ERROR_CODE: {"description": "The stable error code.", "schema": {"type": "string"}}},
+                "content": {"application/json": {"schema": schema_name(route.error_shape.schema)}},
+            }
     operation["responses"] = responses
     if not route.auth:
         operation["security"] = []
@@ -88,9 +103,14 @@ def _operation(route: Route) -> dict:
     return operation
 
 
-def _text(media_type: str) -> dict:
-    """A text body that is not JSON (Prometheus metrics)."""
-    return {"description": f"The body, as `{media_type}`.", "content": {media_type: {"schema": {"type": "string"}}}}
+def _text(media_type: str, json_schema=None) -> dict:
+    """A text body that is not JSON (Prometheus metrics); with `json_schema`, JSON instead when asked for."""
+    if json_schema is None:
+        return {"description": f"The body, as `{media_type}`.", "content": {media_type: {"schema": {"type": "string"}}}}
+    return {
+        "description": f"The body, as `{media_type}` by default, or JSON when asked for (see the operation).",
+        "content": {media_type: {"schema": {"type": "string"}}, "application/json": {"schema": json_schema}},
+    }
 
 
 def _multipart(names: tuple[str, ...]) -> dict:

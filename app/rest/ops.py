@@ -124,7 +124,8 @@ ROUTES = [
           "system", response=ReadySchema, alt_status=(503,), auth=False),
     Route("GET", "/metrics", metrics, "Prometheus metrics of this node and of the queues (text format 0.0.4); the "
           "seeds' JSON with ?format=json or Accept: application/json", "system", query=MetricsQuerySchema,
-          produces=CONTENT_TYPE, errors=(Code.INVALID_PAYLOAD, Code.UNAVAILABLE), auth=False),
+          response=QueueMetricsSchema, produces=CONTENT_TYPE, errors=(Code.INVALID_PAYLOAD, Code.UNAVAILABLE),
+          auth=False),
     Route("GET", "/api/metrics/queues", queue_metrics, "The seeds' JSON metrics: connections and job counts per queue",
           "system", response=QueueMetricsSchema, errors=(Code.UNAVAILABLE,), auth=False),
 ]  # fmt: skip

@@ -6,12 +6,14 @@ from aiohttp import web
 
 from app.rest import (
     attachments,
+    bull_seed,
     dev,
     django_seed,
     docs_pages,
     lists,
     me,
     messages,
+    nestjs_seed,
     ops,
     presence,
     rooms,
@@ -33,6 +35,8 @@ ROUTES: list[Route] = [
     *attachments.ROUTES,
     *search.ROUTES,
     *django_seed.ROUTES,
+    *bull_seed.ROUTES,
+    *nestjs_seed.ROUTES,
 ]
 
 

@@ -140,6 +140,7 @@ class ErrorResponseSchema(Schema):
 
 class HealthSchema(Schema):
     status = fields.String(required=True, validate=validate.Equal("ok"))
+    timestamp = fields.String(required=True, metadata={**TIME, "description": "The node's time now (seed 002)."})
 
 
 class SearchQuerySchema(_Request):

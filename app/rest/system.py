@@ -7,8 +7,11 @@ operations of the OpenAPI document, the root one under its own operationId.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from aiohttp import web
 
+from app.chat.model import format_time
 from app.rest.api import Call, Route, v1
 from app.rest.schemas import HealthSchema
 
@@ -21,7 +24,7 @@ ASYNCAPI_ROOT_PATH = "/api/asyncapi.json"
 
 
 async def health(call: Call) -> dict:
-    return {"status": "ok"}
+    return {"status": "ok", "timestamp": format_time(datetime.now(UTC))}
 
 
 async def openapi_document(call: Call) -> dict:
@@ -33,7 +36,7 @@ async def asyncapi_document(call: Call) -> dict:
 
 
 ROUTES = [
-    Route("GET", "/health", health, "The process is alive", "system", response=HealthSchema, auth=False),
+    Route("GET", "/health", health, "The process is alive, and its time", "system", response=HealthSchema, auth=False),
     Route("GET", OPENAPI_PATH, openapi_document, "This document", "system", auth=False),
     Route("GET", OPENAPI_ROOT_PATH, openapi_document, f"This document (the same as {OPENAPI_PATH})", "system",
           auth=False, name="openapi_document_at_root"),

@@ -70,6 +70,33 @@ def changed_messages(room_id: str, since_version: int, upto_seq: int | None, lim
     return [_message(row) for row in query]
 
 
+def seq_from_id(room_id: str, min_id: int) -> int | None:
+    """The seq of the room's first persisted message whose id is at least `min_id`, None if there is none.
+
+    Ids are time-ordered and seqs follow the order messages are sent, so ids grow with seqs: a binary search
+    over seq finds it, each probe one lookup in the (room_id, seq) index (the first persisted row at or after
+    a seq: a seq not yet persisted is skipped over). About log2(the room's messages) probes, on one connection.
+    Where nodes' clocks disagree, ids are out of seq order by that much, and the seq found is where they cross."""
+    pk = room_pk(room_id)
+    if pk is None:
+        return None
+    in_room = MessageRow.room_id == pk
+    columns = (MessageRow.seq, MessageRow.id)
+    newest = MessageRow.select(*columns).where(in_room).order_by(MessageRow.seq.desc()).limit(1).tuples().first()
+    if newest is None or newest[1] < min_id:
+        return None
+    found, lo, hi = newest[0], 1, newest[0] - 1
+    while lo <= hi:
+        mid = (lo + hi) // 2
+        query = MessageRow.select(*columns).where(in_room & (MessageRow.seq >= mid)).order_by(MessageRow.seq)
+        seq, message_id = query.limit(1).tuples().first()  # there is one: `found` is above `mid`
+        if message_id >= min_id:
+            found, hi = seq, mid - 1
+        else:
+            lo = seq + 1
+    return found
+
+
 def message_by_id(message_id: str) -> Message | None:
     pk = room_pk(message_id)  # message ids follow the same canonical decimal form
     row = MessageRow.get_or_none(MessageRow.id == pk) if pk is not None else None
@@ -267,6 +294,9 @@ class PgMessageStore:
 
     async def by_id(self, message_id: str) -> Message | None:
         return await self._db.run(message_by_id, message_id)
+
+    async def seq_from_id(self, room_id: str, min_id: int) -> int | None:
+        return await self._db.run(seq_from_id, room_id, min_id)
 
     async def changed(self, room_id: str, since_version: int, upto_seq: int | None, limit: int) -> list[Message]:
         return await self._db.run(changed_messages, room_id, since_version, upto_seq, limit)

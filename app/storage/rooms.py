@@ -103,6 +103,21 @@ def members(room_id: str) -> list[Member]:
     return [_member(row) for row in query.objects()]
 
 
+def members_by_room(room_ids: Sequence[str]) -> dict[str, list[Member]]:
+    """room_id -> its members (as `members` gives them), for the rooms among `room_ids`, in one query."""
+    pks = [pk for pk in (room_pk(room_id) for room_id in room_ids) if pk is not None]
+    found: dict[str, list[Member]] = {}
+    if pks:
+        query = (
+            _members_query()
+            .where(MembershipRow.room_id.in_(pks))
+            .order_by(MembershipRow.room_id, MembershipRow.joined_at, MembershipRow.user_id)
+        )
+        for row in query.objects():
+            found.setdefault(str(row.room_id), []).append(_member(row))
+    return found
+
+
 def rooms_of(user_id: str) -> list[Membership]:
     # Counted per room of this user only (a correlated count on the primary key's prefix),
     # so the cost follows the user's rooms, not the size of the table.
@@ -244,6 +259,11 @@ class PgRoomStore:
 
     async def rooms_of(self, user_id: str) -> list[Membership]:
         return await self._db.run(rooms_of, user_id)
+
+    async def members_of(self, room_ids: Sequence[str]) -> dict[str, list[Member]]:
+        if not room_ids:
+            return {}
+        return await self._db.run(members_by_room, list(room_ids))
 
     async def add_members(self, room_id: str, user_ids: Sequence[str], now: datetime) -> list[str]:
         return await self._db.run(add_members, room_id, list(user_ids), now)

@@ -4,11 +4,14 @@
 it sees is checked against the invariants every REST response must keep:
 
 - it carries an X-Request-Id header;
-- an error body is exactly `{error, details, code, status}`, `status` repeating the HTTP status;
+- an error body is exactly `{error, details, code, status}`, `status` repeating the HTTP status; on the routes
+  answering in a seed's error shape (seed 002's `{error, details, code}`, `code` the HTTP status), exactly that,
+  with the stable code in the X-Error-Code header;
 - when the path and method are documented in the OpenAPI document, the status is documented for
   that operation, the body validates (JSON Schema 2020-12, `$ref`s resolved into
-  `#/components/schemas`) against the schema the document gives for that status, and an error's
-  `code` is one of the codes the document lists for that status; a documented body-less status
+  `#/components/schemas`) against the schema the document gives for that status (for a JSON body; a
+  documented alternative that is not JSON, such as Prometheus text, is not parsed), and an error's
+  stable code is one of the codes the document lists for that status; a documented body-less status
   (204) has no body.
 
 So the contract is exercised by every test of the tier, not just by the OpenAPI tests.
@@ -34,6 +37,8 @@ from app.rest.openapi import build_openapi
 from app.web import SERVICES, VERSION, create_app
 
 ERROR_KEYS = {"error", "details", "code", "status"}
+SEED_002_ERROR_KEYS = {"error", "details", "code"}  # seed 002's routes: `code` is the HTTP status
+ERROR_CODE = "X-Error-Code"  # the stable code, on routes whose error body has no place for it
 _MISSING = object()
 # The one time format on the wire: ISO 8601, UTC, milliseconds, `Z`.
 WIRE_TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
@@ -64,6 +69,9 @@ class Reply:
 
     @property
     def code(self) -> str | None:
+        """The stable error code: the body's, or the X-Error-Code header's where the body's `code` is the status."""
+        if ERROR_CODE in self.headers:
+            return self.headers[ERROR_CODE]
         return self.body.get("code") if isinstance(self.body, dict) else None
 
     def __repr__(self) -> str:
@@ -120,6 +128,10 @@ class Contract:
             if reply.status == 204:
                 assert reply.raw == b"", f"contract: a 204 has no body; {reply!r}"
             return
+        media = reply.headers.get("Content-Type", "").split(";")[0].strip()
+        content = responses[str(reply.status)]["content"]
+        if media != "application/json" and media in {documented.split(";")[0].strip() for documented in content}:
+            return  # a documented body that is not JSON, beside the JSON one (Prometheus text at /metrics)
         assert reply.body is not None, f"contract: a JSON body is documented; {reply!r}"
         self.validate(schema, reply.body)
         if reply.status >= 400:
@@ -179,7 +191,16 @@ class Api:
 
     def _check_invariants(self, reply: Reply) -> None:
         assert reply.headers.get("X-Request-Id"), f"every response carries X-Request-Id; {reply!r}"
-        if reply.status >= 400:
+        if reply.status >= 400 and ERROR_CODE in reply.headers:  # a seed's error shape (the document says which)
+            assert reply.headers.get("Content-Type", "").startswith("application/json"), reply
+            assert isinstance(reply.body, dict) and set(reply.body) == SEED_002_ERROR_KEYS, (
+                f"a seed 002 error body is exactly {sorted(SEED_002_ERROR_KEYS)}; {reply!r}"
+            )
+            assert reply.body["code"] == reply.status, reply
+            assert isinstance(reply.body["error"], str) and reply.body["error"], reply
+            assert reply.body["details"] is None or isinstance(reply.body["details"], str), reply
+            assert re.fullmatch(r"[a-z_]+", reply.headers[ERROR_CODE]), reply
+        elif reply.status >= 400:
             assert reply.headers.get("Content-Type", "").startswith("application/json"), reply
             assert isinstance(reply.body, dict) and set(reply.body) == ERROR_KEYS, (
                 f"an error body is exactly {sorted(ERROR_KEYS)}; {reply!r}"

@@ -8,13 +8,14 @@ failures that happen before or around the handlers.)
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from app.state.keys import Keys
 from app.storage.rooms import members, rooms_of
 from app.web import SERVICES
-from tests.api.conftest import ERROR_KEYS
+from tests.api.conftest import ERROR_KEYS, WIRE_TIME
 
 # --- Routing ---------------------------------------------------------------------------------------
 
@@ -121,9 +122,13 @@ async def test_every_response_has_a_request_id_and_an_incoming_one_is_kept(api, 
     assert (mine.status, mine.headers["X-Request-Id"]) == (200, "trace-me-456")
 
 
-async def test_health_needs_no_token(api):
+async def test_health_needs_no_token_and_tells_the_time(api):
+    before = datetime.now(UTC)
     reply = await api.get("/health")
-    assert (reply.status, reply.body) == (200, {"status": "ok"})
+    assert (reply.status, set(reply.body), reply.body["status"]) == (200, {"status", "timestamp"}, "ok")
+    assert WIRE_TIME.match(reply.body["timestamp"]), reply  # seed 002's `{status: 'ok', timestamp}`
+    moment = datetime.fromisoformat(reply.body["timestamp"])
+    assert before - timedelta(milliseconds=1) <= moment <= datetime.now(UTC)
 
 
 # --- Rate limit --------------------------------------------------------------------------------------

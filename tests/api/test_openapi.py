@@ -42,6 +42,12 @@ OUTSIDE_THE_PREFIX = {
     "/api/rooms/refresh-url/",
     "/api/conversations",
     "/api/rooms/{username}/messages",
+    "/api/v2/chat/rooms",
+    "/api/v2/chat/messages",
+    "/api/v2/chat/reactions",
+    "/api/v2/chat/reactions/{reactionId}",
+    "/api/chats/conversations",
+    "/api/chats/conversations/{id}/messages",
     OPENAPI_ROOT_PATH,
     ASYNCAPI_ROOT_PATH,
 }
@@ -444,6 +450,38 @@ async def test_every_operation_answers_as_documented(api, user_id, token, contra
     await expect(200, "GET", f"/api/rooms/{carol}/messages", owner)
     await expect(404, "GET", f"/api/rooms/{user_id('nobody')}/messages", owner)
     await expect(400, "GET", f"/api/rooms/{carol}/messages", carol)
+    # Seed 001's conversations: numeric user ids, as its clients send them.
+    one, two = (str(n * 10**10 + int(owner[-8:], 16)) for n in (1, 2))  # owner's unique hex suffix
+    pair = {"sender_id": int(one), "receiver_id": int(two)}
+    created = (await expect(201, "POST", "/api/chats/conversations", one, json=pair)).body
+    conversation = f"/api/chats/conversations/{created['id']}"
+    await expect(200, "POST", "/api/chats/conversations", two, json=pair)
+    await expect(400, "POST", "/api/chats/conversations", one, json={"sender_id": one, "receiver_id": int(two)})
+    await expect(403, "POST", "/api/chats/conversations", owner, json=pair)
+    await expect(200, "GET", f"{conversation}/messages", two, params={"page": "1", "limit": "20"})
+    await expect(400, "GET", f"{conversation}/messages", two, params={"page": "0"})
+    await expect(403, "GET", f"{conversation}/messages", owner)
+    await expect(404, "GET", "/api/chats/conversations/777777777777/messages", owner)
+    # Seed 002's chat v2: its errors in its own shape (`code` the HTTP status, the stable code in X-Error-Code).
+    v2 = "/api/v2/chat"
+    body = {"name": "V2", "participants": [bob]}
+    v2_room = (await expect(201, "POST", f"{v2}/rooms", owner, json=body)).body["id"]
+    await expect(400, "POST", f"{v2}/rooms", owner, json={"participants": [bob]})
+    await expect(200, "GET", f"{v2}/rooms", bob, headers={"x-tenant-tag": "acme"})
+    await expect(401, "GET", f"{v2}/rooms")
+    v2_mid = (await api.send(bob, v2_room, "react to me"))["id"]
+    await expect(200, "GET", f"{v2}/messages", owner, params={"roomId": v2_room, "limit": "10"})
+    await expect(400, "GET", f"{v2}/messages", owner)
+    await expect(403, "GET", f"{v2}/messages", outsider, params={"roomId": v2_room})
+    await expect(404, "GET", f"{v2}/messages", owner, params={"roomId": "777777777777"})
+    party = {"messageId": v2_mid, "emoji": "🎉"}
+    reaction = (await expect(201, "POST", f"{v2}/reactions", owner, json=party)).body
+    await expect(200, "POST", f"{v2}/reactions", owner, json=party)
+    await expect(400, "POST", f"{v2}/reactions", owner, json={"messageId": v2_mid, "emoji": "party"})
+    await expect(404, "POST", f"{v2}/reactions", outsider, json=party)
+    await expect(404, "DELETE", f"{v2}/reactions/{reaction['id']}", bob)  # not bob's
+    await expect(200, "DELETE", f"{v2}/reactions/{reaction['id']}", owner)
+    await expect(200, "GET", "/metrics", headers={"Accept": "application/json"})  # the seed's JSON, validated
 
     # Each documented success status of each operation was met, and validated by the contract.
     documented_successes = {
