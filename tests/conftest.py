@@ -203,3 +203,15 @@ async def phoenix_clients(aiohttp_server) -> AsyncIterator:
     clients = await PhoenixClients.start()
     yield clients
     await clients.close()
+
+
+@pytest.fixture
+async def sio_clients(aiohttp_server) -> AsyncIterator:
+    """npm `socket.io-client` driven from the test, in one Node process (see tests/sio.py). Fails, never
+    skips, when Node or node_modules are missing: `npm ci` installs them. Like node_clients, it asks for
+    aiohttp_server only to end its clients before the servers stop."""
+    from tests.sio import SioClients
+
+    clients = await SioClients.start()
+    yield clients
+    await clients.close()

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from app.auth.tokens import TokenVerifier
 from app.chat import events, payloads
 from app.chat.errors import ChatError, Code
-from app.chat.model import Device, Notification, User
+from app.chat.model import Device, Notification, Room, User
 from app.chat.service import Chat
 from app.ops.context import CONNECTION_ID
 from app.realtime.handlers import handlers as stateless_handlers
@@ -234,6 +234,11 @@ class Hub:
         NOT_MEMBER)."""
         await self._chat.access.require(room_id, session.user.id)
         await self.topics.follow(session, room_id)
+
+    async def room(self, room_id: str) -> Room | None:
+        """A room (kind, name, owner), from this node's cache; None for no such room."""
+        access = await self._chat.access.get(room_id)
+        return access.room if access is not None else None
 
     async def members(self, room_id: str) -> set[str]:
         """The ids of a room's members (empty for no such room), from this node's cache: for dialects that

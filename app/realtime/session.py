@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import time
+from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -72,6 +73,32 @@ class Dialect:
     def shutdown_notice(self, reconnect_in_ms: int) -> object | None:
         """The frame telling a session that the node stops, if the dialect has one."""
         return None
+
+
+REMEMBERED_REFS = 1000
+
+
+class RecentRefs:
+    """The client refs of a session's last REMEMBERED_REFS sends: dialects whose protocol confirms a send to
+    its sender in a frame of its own (Phoenix's message_sent, seed 001's message-sent) use them to keep the
+    sender's connection from getting its own message again as a broadcast."""
+
+    __slots__ = ("_order", "_refs")
+
+    def __init__(self) -> None:
+        self._order: deque[str] = deque()
+        self._refs: set[str] = set()
+
+    def add(self, ref: str) -> None:
+        if ref in self._refs:
+            return
+        self._refs.add(ref)
+        self._order.append(ref)
+        if len(self._order) > REMEMBERED_REFS:
+            self._refs.discard(self._order.popleft())
+
+    def __contains__(self, ref: object) -> bool:
+        return ref in self._refs
 
 
 class TokenBucket:

@@ -6,7 +6,8 @@ received and each acknowledgement it got must validate against the AsyncAPI docu
 that event, and each payload it sent that the server accepted must validate against the documented
 payload schema. So every scenario of the tier doubles as a contract test, with real payloads only.
 The npm `ws` clients of the raw WebSocket dialects (`node_clients`) and the npm `phoenix` clients
-(`phoenix_clients`) are checked the same way, frame by frame (tests/realtime/ws_contract.py).
+(`phoenix_clients`) are checked the same way, frame by frame (tests/realtime/ws_contract.py), and so are
+the npm `socket.io-client` sockets (`sio_clients`), on every namespace (tests/realtime/sio_contract.py).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from tests.conftest import RecordingClient
 from tests.node import NodeClients
 from tests.realtime.contract import Contract, contract_violations
 from tests.realtime.raw import RawSocket
+from tests.realtime.sio_contract import sio_violations
 from tests.realtime.timing import QUIET, WAIT
 from tests.realtime.ws_contract import FrameContract, phoenix_socket
 
@@ -73,6 +75,17 @@ async def phoenix_clients(phoenix_clients, frame_contract: FrameContract) -> Asy
     sockets = [phoenix_socket(socket) for socket in phoenix_clients.sockets.values()]
     problems = [p for socket in sockets for p in frame_contract.violations(socket)]
     assert not problems, "Phoenix frames that break the AsyncAPI contract:\n" + "\n".join(problems)
+
+
+@pytest.fixture
+async def sio_clients(sio_clients, contract: Contract) -> AsyncIterator:
+    """The npm `socket.io-client` sockets of tests/conftest.py, checked when the test ends: each event a socket
+    received, each acknowledgement it got, each event it emitted that the server did not refuse, its handshake
+    and its refusals must be those of its namespace's channel of the AsyncAPI document
+    (tests/realtime/sio_contract.py)."""
+    yield sio_clients
+    problems = [p for socket in sio_clients.sockets.values() for p in sio_violations(contract, socket)]
+    assert not problems, "Socket.IO events that break the AsyncAPI contract:\n" + "\n".join(problems)
 
 
 # -- clients ------------------------------------------------------------------------------------------------

@@ -7,11 +7,21 @@ every documented server event, all produced by the real server."""
 from __future__ import annotations
 
 import json
+import random
 import re
 from types import SimpleNamespace
 
+import aiohttp
+
 from app.chat import events
 from app.chat.errors import ChatError, Code
+from app.chat.ids import MAX_SAFE_INTEGER
+from app.gateways.socketio import bull_chat, nestjs_chat
+from app.gateways.socketio.bull_chat import BullDialect
+from app.gateways.socketio.canonical import CanonicalDialect
+from app.gateways.socketio.contract import SOCKET
+from app.gateways.socketio.nestjs_chat import NestjsDialect
+from app.gateways.socketio.seed_contract import CHANNELS as SEED_CHANNELS
 from app.gateways.websocket import phoenix
 from app.gateways.websocket.contract import CHANNELS
 from app.gateways.websocket.django_chat import (
@@ -24,10 +34,13 @@ from app.gateways.websocket.phoenix import PhoenixDialect
 from app.gateways.websocket.phoenix_contract import KEY as PHOENIX_KEY
 from app.gateways.websocket.phoenix_contract import PHOENIX
 from app.realtime.operations import OPERATIONS
+from app.rest.docs_pages import EVENTS_PATH
 from app.web import SERVICES, VERSION
 from tests.realtime.conftest import contract_violations, disable_user
+from tests.realtime.sio_contract import namespace_of, sio_violations
 from tests.realtime.ws_contract import _v2, phoenix_socket
 from tests.shapes import UNCHANGED_MESSAGE_FIELDS
+from tests.sio import SioEmit, SioSocket
 
 RESERVED = {"connect", "disconnect", "*"}
 
@@ -614,3 +627,366 @@ async def test_a_phoenix_tour_meets_every_documented_frame(
     refused = {("chat", "phx_join"), ("notifications", "phx_join"), ("chat", "send_message"), ("chat", "read")}
     assert {(name, "error") for name in refused} <= answered
     assert [p for socket in sockets for p in frame_contract.violations(socket)] == []
+
+
+# -- the Socket.IO namespaces of seeds 001 and 002 (app/gateways/socketio/seed_contract.py) -----------------
+
+SIO_CHANNELS = {"socket": "/", "nestjs": "/chat", "bull": "/chat/"}
+
+
+def _seed_dialects() -> dict[str, object]:
+    return {dialect.name: dialect for dialect in (NestjsDialect, BullDialect)}
+
+
+async def test_the_socketio_channels_are_served_each_on_a_mounted_namespace(node, asyncapi, contract):
+    status, document = await node.rest.get_json("/api/v1/asyncapi.json")
+    assert (status, document) == (200, asyncapi)
+    channels = {key: channel for key, channel in asyncapi["channels"].items() if "x-socketio" in channel}
+    assert {key: channel["x-socketio"]["namespace"] for key, channel in channels.items()} == SIO_CHANNELS
+    gateway = node.app[SERVICES].socketio
+    assert set(gateway.namespaces) == set(SIO_CHANNELS.values())
+    for key, channel in channels.items():
+        connection = channel["x-socketio"]
+        namespace = connection["namespace"]
+        assert channel["address"] == connection["path"] == "/socket.io/", key
+        assert f"namespace {namespace}" in channel["title"] or key == "socket", key
+        bound = gateway.namespaces[namespace]
+        assert bound.dialect.name == ("socketio" if key == "socket" else key)
+        # Every documented client event has a handler on the namespace, and no other event has one; the rest reach
+        # the catch-all and are answered as unknown.
+        handled = set(gateway.sio.handlers[namespace]) - RESERVED
+        assert handled == set(contract.sio[namespace].client_events), key
+        assert "*" in gateway.sio.handlers[namespace]
+        assert connection["refusals"] and set(connection["refusals"]) <= set(contract.sio[namespace].server_events)
+    async with aiohttp.ClientSession() as session, session.get(node.url.rstrip("/") + EVENTS_PATH) as response:
+        html = await response.text()
+    for key in SIO_CHANNELS:
+        assert f'id="channel-{key}"' in html, key
+
+
+def test_the_seed_contracts_and_the_dialect_modules_name_the_same_events():
+    """Client events: the dialect's `client_events` (each gets a handler of its own). Server events: the dialect's
+    SERVER_FRAMES, which are its `frames` less the core events it listens to."""
+    modules = {"nestjs": nestjs_chat, "bull": bull_chat}
+    assert set(SEED_CHANNELS) == set(_seed_dialects()) == set(modules)
+    for key, dialect in _seed_dialects().items():
+        channel = SEED_CHANNELS[key]
+        assert channel.namespace == dialect.namespace, key
+        assert set(channel.client) == set(dialect.client_events), key
+        assert set(channel.server) == set(modules[key].SERVER_FRAMES), key
+        assert set(dialect.frames) - _canonical_events() == set(channel.server), key
+        assert set(channel.refusals) <= set(channel.server), key
+    assert SOCKET.namespace == CanonicalDialect.namespace
+    assert set(SOCKET.client) == set(CanonicalDialect.client_events)
+    assert set(SOCKET.server) == set(CanonicalDialect.frames)
+
+
+NO_ACK = object()
+
+
+def _sio(url: str, *steps: tuple, options: dict | None = None, share: str | None = None, connected: bool = True):
+    """A SioSocket (tests/sio.py) as a test would leave it, without a driver: it connected (unless not `connected`),
+    then met `steps`, in order: ("in", event, args) received; ("out", event, args[, ack]) emitted, acknowledged
+    with `ack` when given; ("connect_error", report)."""
+    socket = SioSocket(SimpleNamespace(_driver=None), "probe", url, options or {}, share)
+    if connected:
+        socket._record({"kind": "connect", "sid": "s", "transport": "websocket"})
+    for kind, name, *rest in steps:
+        if kind == "in":
+            socket._record({"kind": "event", "event": name, "args": list(rest[0])})
+        elif kind == "out":
+            emit_id = f"probe#{len(socket.emitted)}" if rest[1:] else None
+            socket.emitted.append(SioEmit(name, list(rest[0]), emit_id, len(socket.events)))
+            if emit_id is not None:
+                socket._record({"kind": "ack", "emit_id": emit_id, "args": [rest[1]]})
+        else:
+            socket._record({"kind": "connect_error", **name})
+    return socket
+
+
+async def test_the_sio_check_catches_events_the_document_does_not_allow(contract):
+    """The checker of npm socket.io-client sockets: each namespace is checked against its own channel, both ways,
+    acknowledgements, handshakes and refusals included; an emit the document refuses passes only when refused."""
+    chat, slash, root = "http://127.0.0.1:1/chat", "ws://127.0.0.1:1/chat/", "http://127.0.0.1:1"
+    assert [namespace_of(url) for url in (chat, slash, root, root + "/")] == ["/chat", "/chat/", "/", "/"]
+    conversation = {"id": 1, "sender_id": 5, "receiver_id": 6}
+    message = {
+        "id": 2**32 + 1,
+        "sender_id": 5,
+        "conversation_id": 1,
+        "timestamp": "2026-01-01T00:00:00.000Z",
+        "message_type": "text",
+        "content": "hi",
+        "conversation": conversation,
+    }
+    group = {**message, "sender_id": "alice", "conversation": {"id": 1, "sender_id": "alice", "receiver_id": None}}
+    good = [
+        ("in", "receive-message", [message]),
+        ("in", "receive-message", [group]),
+        ("in", "user:online", [{"userId": 5}]),
+    ]
+    assert sio_violations(contract, _sio(chat, *good)) == []
+    for bad in (
+        {**message, "id": str(2**32 + 1)},  # ids are numbers
+        {**message, "id": 3},  # not an alias
+        {**message, "conversation_id": "1"},
+        {**message, "sender_id": "5"},  # a numeric user id goes as a number
+        {**message, "message_type": "system"},
+        {**message, "message_type": "TEXT"},
+        {**message, "timestamp": "2026-01-01"},
+        {**message, "extra": 1},
+        {**message, "conversation": {**conversation, "receiver_id": "6"}},
+    ):
+        assert sio_violations(contract, _sio(chat, ("in", "receive-message", [bad]))), bad
+    assert sio_violations(contract, _sio(chat, ("in", "chat:message", [message])))  # another namespace's event
+    assert sio_violations(contract, _sio(chat, ("in", "receive-message", [message, 1])))  # two arguments
+    bull_message = {
+        "id": "9",
+        "roomId": "1",
+        "roomType": "DIRECT",
+        "type": "TEXT",
+        "content": "c",
+        "senderId": "u",
+        "sender": {"id": "u", "name": "U"},
+        "timestamp": "2026-01-01T00:00:00.000Z",
+        "seq": 1,
+    }
+    assert sio_violations(contract, _sio(slash, ("in", "chat:message", [bull_message]))) == []
+    for bad in ({**bull_message, "type": "text"}, {**bull_message, "roomType": "group"}, {**bull_message, "seq": "1"}):
+        assert sio_violations(contract, _sio(slash, ("in", "chat:message", [bad]))), bad
+    assert sio_violations(contract, _sio(slash, ("in", "chat:favorites_update", [[{"id": "1", "type": "ROOM"}]])))
+    assert sio_violations(contract, _sio(root, ("in", "receive-message", [message])))  # `/` is the canonical one
+    assert sio_violations(contract, _sio("http://127.0.0.1:1/nowhere", ("in", "x", [{}])))
+
+    # Emits: one the document refuses passes only when the server refused it (its ack, or a refusal event after).
+    send = {"sender_id": 5, "conversation_id": 1, "message_type": "text", "content": "hi"}
+    off = {**send, "sender_id": "5"}
+    refusal = {"error": "sender_id must be an integer number"}
+    assert sio_violations(contract, _sio(chat, ("out", "send-message", [send], message))) == []
+    assert sio_violations(contract, _sio(chat, ("out", "send-message", [off], refusal))) == []
+    assert sio_violations(contract, _sio(chat, ("out", "send-message", [off], message)))  # accepted, undocumented
+    assert sio_violations(contract, _sio(chat, ("out", "send-message", [send], {"error": 1})))  # the ack strays
+    assert (
+        sio_violations(contract, _sio(chat, ("out", "send-message", [off]), ("in", "message-error", [refusal]))) == []
+    )
+    assert sio_violations(contract, _sio(chat, ("out", "send-message", [off])))  # no refusal came
+    assert sio_violations(contract, _sio(chat, ("in", "message-error", [refusal]), ("out", "send-message", [off])))
+    # Seed 001 sends the refusal event with the refusing ack: that event is the acked emit's, not the next one's.
+    steps = [
+        ("out", "send-message", [off], refusal),
+        ("in", "message-error", [refusal]),
+        ("out", "send-message", [off]),
+    ]
+    assert sio_violations(contract, _sio(chat, *steps))
+    assert sio_violations(contract, _sio(chat, *steps, ("in", "message-error", [refusal]))) == []
+    join_error = {"message": "Conversation not found", "code": "room_not_found"}
+    assert sio_violations(contract, _sio(chat, ("out", "join-conversation", [{"conversationId": 9}], join_error))) == []
+    joined = {"conversationId": "9", "success": True}
+    assert sio_violations(contract, _sio(chat, ("out", "join-conversation", [{"conversationId": 9}], joined)))
+    unknown = {"message": "There is no handler for event 'nope'", "code": "unknown_event"}
+    assert sio_violations(contract, _sio(chat, ("out", "nope", [{}], unknown))) == []
+    assert sio_violations(contract, _sio(chat, ("out", "nope", [{}], {"success": True})))
+    assert sio_violations(contract, _sio(chat, ("out", "nope", [{}])))  # taken without a refusal
+    assert sio_violations(contract, _sio(chat, ("out", "send-message", [off]), connected=False)) == []  # never sent
+    # Seed 002: a string or an object, as the event takes; the first argument only.
+    ok = {"success": True}
+    assert sio_violations(contract, _sio(slash, ("out", "chat:join", ["1", "ignored"], ok))) == []
+    assert sio_violations(contract, _sio(slash, ("out", "chat:join", [{"roomId": "1"}], ok)))
+    assert sio_violations(contract, _sio(slash, ("out", "chat:typing", [{"roomId": 1, "isTyping": True}], ok)))
+    bull_refusal = {"error": "roomId must be a string", "code": "invalid_payload"}
+    assert (
+        sio_violations(contract, _sio(slash, ("out", "chat:typing", [{"roomId": 1, "isTyping": True}], bull_refusal)))
+        == []
+    )
+    # The canonical namespace, for npm sockets too: its acknowledgement envelope, no refusal event with an ack.
+    assert (
+        sio_violations(
+            contract,
+            _sio(
+                root,
+                (
+                    "out",
+                    "room:join",
+                    [{"room_id": "1"}],
+                    {"ok": False, "error": {"code": "room_not_found", "message": "m"}},
+                ),
+            ),
+        )
+        == []
+    )
+    assert sio_violations(contract, _sio(root, ("out", "room:join", [{"room_id": "1"}], {"ok": True, "data": {}})))
+
+    # Handshakes and refusals.
+    auth = {"token": "Bearer t", "userId": "u"}
+    assert sio_violations(contract, _sio(slash, options={"auth": auth})) == []
+    assert sio_violations(contract, _sio(slash, options={"auth": {**auth, "token": "t"}}))
+    assert sio_violations(contract, _sio(slash, options={"auth": {**auth, "token": "t"}}, connected=False)) == []
+    assert sio_violations(contract, _sio(chat, options={"query": {"userId": 5, "token": "t"}})) == []
+    assert sio_violations(contract, _sio(chat + "?userId=5&token=t")) == []
+    assert sio_violations(contract, _sio(chat, options={"auth": {"userId": "5"}}))  # a numeric id as a string
+    refused = {"message": "userId is required", "data": {"code": "invalid_payload", "message": "userId is required"}}
+    assert sio_violations(contract, _sio(chat, ("connect_error", refused), connected=False)) == []
+    stray = {"message": "no", "data": {"code": "nope", "message": "no"}}
+    assert sio_violations(contract, _sio(chat, ("connect_error", stray), connected=False))
+    lost = {"message": "websocket error", "type": "TransportError", "description": "x"}
+    assert sio_violations(contract, _sio(chat, ("connect_error", lost), connected=False)) == []
+
+
+def _refused(contract, namespace: str, event: str, ack: object) -> bool:
+    channel = contract.sio[namespace]
+    return not contract.errors(channel.ack_refusal(event), ack)
+
+
+async def test_npm_sockets_on_the_canonical_namespace_are_checked_against_the_socket_channel(
+    node, rest, user_id, sio_clients, contract
+):
+    alice = user_id("alice")
+    room = await rest.create_room(alice, user_id("bob"), name="npm")
+    socket = await sio_clients.connect(node.url, "alice", transports=["websocket"], auth={"token": node.token(alice)})
+    await socket.connected()
+    await socket.next("session:ready")
+    [joined] = await socket.emit_ack("room:join", {"room_id": room})
+    assert joined["ok"], joined
+    [refused] = await socket.emit_ack("room:join", {"room_id": "nope"})
+    assert not refused["ok"] and _refused(contract, "/", "room:join", refused)
+    await socket.emit("message:send", {"room_id": room, "content": 5})  # no ack: refused with an `error` event
+    await socket.next("error", event="message:send")
+    await socket.emit_ack("message:send", {"room_id": room, "content": "hello"})
+    await socket.next("message:new", content="hello")
+    assert sio_violations(contract, socket) == []
+    assert {event.event for event in socket.events} == {"session:ready", "error", "message:new"}
+
+
+def _outcomes(contract, namespace: str, sockets) -> set[tuple[str, bool]]:
+    """(client event, whether it was refused) of every acknowledged emit of the sockets."""
+    found = set()
+    for socket in sockets:
+        for emitted in socket.emitted:
+            answer = socket.acknowledgement(emitted)
+            if answer is not None:
+                found.add((emitted.event, _refused(contract, namespace, emitted.event, answer[0])))
+    return found
+
+
+def _numeric() -> str:
+    return str(random.randrange(10**8, 10**9))
+
+
+async def test_a_tour_of_seed_001_meets_every_documented_event_and_answer(node, rest, sio_clients, contract):
+    """npm socket.io-client on `/chat`, over WebSocket and over polling upgraded: every server event, each client
+    event acknowledged both ways, an unknown event and a refused connection; the fixture then checks each of them
+    against the document. (Rooms are made before the sockets connect: see the report on system messages.)"""
+    alice, bob, carol = _numeric(), _numeric(), _numeric()
+    conversations = "/api/chats/conversations"
+    status, body = await rest.call("POST", conversations, alice, {"sender_id": int(alice), "receiver_id": int(bob)})
+    assert status == 201, body
+    conversation = body["id"]
+    status, body = await rest.call("POST", conversations, bob, {"sender_id": int(bob), "receiver_id": int(carol)})
+    assert status == 201, body
+    others = body["id"]
+    group = int(await rest.create_room(carol, alice, bob, name="Group"))
+    base = node.url.rstrip("/")
+
+    def query(user: str) -> dict:
+        return {"userId": int(user), "token": node.token(user)}
+
+    a = await sio_clients.connect(f"{base}/chat", "alice", query=query(alice), transports=["websocket"])
+    await a.connected()
+    b = await sio_clients.connect(f"{base}/chat", "bob", query=query(bob))  # the default: polling, then upgraded
+    await b.connected()
+    await a.next("user:online", userId=int(bob))
+
+    join = {"conversationId": conversation, "userId": int(alice)}
+    assert await a.emit_ack("join-conversation", join) == [{"conversationId": conversation, "success": True}]
+    await a.next("joined-conversation", conversationId=conversation)
+    await a.emit_ack("join-conversation", {"conversationId": others})  # bob's and carol's
+    await a.emit_ack("join-conversation", {"conversationId": MAX_SAFE_INTEGER})  # none
+    await a.emit_ack("leave-conversation", {"conversationId": conversation})
+    await a.emit_ack("leave-conversation", {"conversationId": str(conversation)})
+    await a.emit_ack("join-conversation", {"conversationId": conversation})
+    send = {"sender_id": int(alice), "conversation_id": conversation, "message_type": "text", "content": "hello"}
+    [sent] = await a.emit_ack("send-message", send)
+    await a.next("message-sent", id=sent["id"])
+    await b.next("receive-message", id=sent["id"])
+    await a.emit_ack("send-message", {**send, "sender_id": alice})
+    await a.emit("send-message", {"conversation_id": conversation})  # no callback
+    await a.next("message-error", lambda error: error["error"].startswith("sender_id should not be empty"))
+    await a.emit_ack("typing", {"conversationId": conversation, "userId": int(alice), "isTyping": True})
+    await b.next("user-typing", conversationId=conversation, isTyping=True)
+    await a.emit_ack("typing", {"conversationId": conversation, "isTyping": "yes"})
+    await a.emit_ack("no-such-event", {})
+    await a.next("error", code="unknown_event")
+    await rest.send(carol, str(group), "to the group")
+    received = await a.next("receive-message", conversation_id=group)
+    assert received["conversation"]["receiver_id"] is None
+    await b.disconnect()
+    await a.next("user:offline", userId=int(bob))
+    refused = await sio_clients.connect(f"{base}/chat", "refused", query={"token": node.token(alice)})
+    assert (await refused.connect_error())["data"]["code"] == "invalid_payload"
+
+    met = {event.event for socket in (a, b) for event in socket.events}
+    assert met == set(SEED_CHANNELS["nestjs"].server), set(SEED_CHANNELS["nestjs"].server) - met
+    outcomes = _outcomes(contract, "/chat", (a, b))
+    assert {(event, refused) for event in NestjsDialect.client_events for refused in (True, False)} <= outcomes
+    assert ("no-such-event", True) in outcomes
+    assert [p for socket in (a, b, refused) for p in sio_violations(contract, socket)] == []
+
+
+async def test_a_tour_of_seed_002_meets_every_documented_event_and_answer(node, rest, user_id, sio_clients, contract):
+    """npm socket.io-client on `/chat/`: every server event, each client event acknowledged both ways, an unknown
+    event and a refused connection; the fixture then checks each of them against the document."""
+    alice, bob, carol = user_id("alice"), user_id("bob"), user_id("carol")
+    room = await rest.create_room(alice, bob, name="Tour")
+    await rest.send(bob, room, "before")
+    url = node.ws("/chat/")
+
+    def auth(user: str) -> dict:
+        return {"token": "Bearer " + node.token(user), "userId": user}
+
+    a = await sio_clients.connect(url, "alice", transports=["websocket"], auth=auth(alice))
+    b = await sio_clients.connect(url, "bob", auth=auth(bob))  # the default transports
+    for socket in (a, b):
+        await socket.connected()
+        await socket.next("chat:init_data")
+
+    await a.emit_ack("chat:join", room)
+    await b.emit_ack("chat:join", room)
+    await a.emit_ack("chat:join", "nope")
+    await a.emit_ack("chat:leave", room)
+    await a.emit_ack("chat:leave", 5)
+    await a.emit_ack("chat:join", room)
+    [sent] = await a.emit_ack("chat:send_message", {"roomId": room, "content": "hello"})
+    await b.next("chat:message", id=sent["id"])
+    await a.emit_ack("chat:send_message", {"roomId": room, "content": "x", "type": "POLL"})
+    await a.emit_ack("chat:typing", {"roomId": room, "isTyping": True})
+    await b.next("chat:typing_status", userId=alice, isTyping=True)
+    await a.emit_ack("chat:typing", {"roomId": room})
+    await a.emit_ack("chat:presence", "away")
+    await b.next("chat:presence_update", userId=alice, status="away")
+    await a.emit_ack("chat:presence", "asleep")
+    await a.emit_ack("chat:update_message", {"messageId": sent["id"], "content": "edited"})
+    await b.next("chat:message_update", roomId=room)
+    await b.emit_ack("chat:update_message", {"messageId": sent["id"], "content": "not mine"})
+    await a.emit_ack("chat:delete_message", sent["id"])
+    await b.next("chat:message_delete", messageId=sent["id"])
+    await b.emit_ack("chat:delete_message", sent["id"])
+    await a.emit_ack("chat:start_direct", bob)
+    await a.next("chat:message", type="SYSTEM", roomType="DIRECT")
+    await a.emit_ack("chat:start_direct", {"userId": bob})
+    await a.emit_ack("chat:toggle_favorite", {"id": room, "type": "ROOM"})
+    await a.next("chat:favorites_update")
+    await a.emit_ack("chat:toggle_favorite", {"id": room, "type": "GALAXY"})
+    await a.emit_ack("chat:nope", {})
+    await a.next("chat:error", code="unknown_event")
+    await rest.create_room(carol, alice, name="Later")
+    await a.next("chat:room_list_update")
+    await a.next("chat:people_list_update", lambda people: any(person["id"] == carol for person in people))
+    refused = await sio_clients.connect(url, "refused", transports=["websocket"], auth={**auth(alice), "token": "t"})
+    assert (await refused.connect_error())["data"]["code"] == "invalid_token"
+
+    met = {event.event for socket in (a, b) for event in socket.events}
+    assert met == set(SEED_CHANNELS["bull"].server), set(SEED_CHANNELS["bull"].server) - met
+    outcomes = _outcomes(contract, "/chat/", (a, b))
+    assert {(event, refused) for event in BullDialect.client_events for refused in (True, False)} <= outcomes
+    assert ("chat:nope", True) in outcomes
+    assert [p for socket in (a, b, refused) for p in sio_violations(contract, socket)] == []

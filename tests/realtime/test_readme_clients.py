@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import secrets
 from pathlib import Path
 
 from tests.node import ROOT, require_node
@@ -27,12 +28,13 @@ async def run_js(code: str, run_for: float | None = None) -> list[str]:
     """Run `code` as an ES module with npm's `ws` as the global WebSocket; its console output, line by line.
     With `run_for`, the program is stopped after that many seconds (a client that stays connected);
     otherwise it must end by itself within RUN_TIMEOUT, with status 0."""
-    require_node("README examples", "ws", "phoenix")
+    require_node("README examples", "ws", "phoenix", "socket.io-client")
     process = await asyncio.create_subprocess_exec(
         "node",
         "--input-type=module",
         "-e",
-        'import WebSocket from "ws";\nglobalThis.WebSocket = WebSocket;\n' + code,
+        'import WebSocket from "ws";\nimport { io } from "socket.io-client";\nglobalThis.WebSocket = WebSocket;\n'
+        + code,
         cwd=ROOT,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
@@ -105,3 +107,34 @@ async def test_the_phoenix_example_runs_against_the_server(node, rest, user_id, 
     assert pg("select sender_id, client_ref from messages where room_id = %s and content = 'hi'", (int(room),)) == [
         (alice, "1")
     ]
+
+
+async def test_the_seed_001_example_runs_against_the_server(node, rest, drain, pg):
+    alice, bob = str(700_000_000 + secrets.randbelow(99_999_999)), str(800_000_000 + secrets.randbelow(99_999_999))
+    status, started = await rest.call(
+        "POST", "/api/chats/conversations", alice, {"sender_id": int(alice), "receiver_id": int(bob)}
+    )
+    assert status == 201, started
+    prelude = (
+        f"const userId = {alice}; const token = {json.dumps(node.token(alice))};"
+        f" const conversationId = {started['id']};\n"
+    )
+    lines = await run_js(
+        prelude + placed(snippet("client-001"), node).replace("http://127.0.0.1:8080", node.url.rstrip("/"))
+    )
+    assert lines == [f"sent {started['id'] * 2**32 + 2} {started['id']}"], lines  # seq 1: "Direct chat started"
+    await drain()
+    assert pg("select count(*) from messages where room_id = %s and content = 'Hello!'", (started["id"],)) == [(1,)]
+
+
+async def test_the_seed_002_example_runs_against_the_server(node, rest, user_id, drain, pg):
+    alice, bob = user_id("alice"), user_id("bob")
+    room = await rest.create_room(alice, bob, name="Bull")
+    prelude = (
+        f"const userId = {json.dumps(alice)}; const token = {json.dumps(node.token(alice))};"
+        f" const roomId = {json.dumps(room)};\n"
+    )
+    lines = await run_js(prelude + placed(snippet("client-002"), node))
+    assert lines == ["message GROUP TEXT Hello, world!"], lines
+    await drain()
+    assert pg("select count(*) from messages where room_id = %s and content = 'Hello, world!'", (int(room),)) == [(1,)]

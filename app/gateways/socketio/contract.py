@@ -4,15 +4,22 @@ Its client events are the session layer's operations, under the same names (`CLI
 server events are the core's events under their own names, plus `session:ready`, `server:shutdown`
 and `error`. The AsyncAPI document is generated from these tables; tests validate real payloads
 against it.
+
+`SioChannel` is what every Socket.IO dialect's channel of the document is made from (this protocol's, and
+seeds 001's and 002's in `seed_contract`): its namespace, how it connects, its client events (`ClientEvent`:
+the payload, the acknowledgement when it succeeds and when it is refused) and server events (`ServerEvent`).
+A shape of a payload is a marshmallow schema (class or instance), a marshmallow field (a string, a list...),
+or, for the canonical acknowledgement's envelope, `OkData`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from marshmallow import Schema, fields, validate
+from marshmallow import EXCLUDE, Schema, fields, validate
 
 from app.chat import events
+from app.chat.errors import Code
 from app.realtime.operations import OPERATIONS, Operation
 from app.schemas.payloads import (
     STATUS,
@@ -37,9 +44,58 @@ CLIENT_EVENTS: dict[str, Operation] = OPERATIONS  # the canonical protocol speak
 
 
 @dataclass(frozen=True)
+class OkData:
+    """The canonical acknowledgement of a success: `{ok: true, data: <the schema>}`."""
+
+    data: type[Schema]
+
+
+Shape = type[Schema] | Schema | fields.Field | OkData  # what a payload is described with
+
+
+@dataclass(frozen=True)
 class ServerEvent:
-    payload: type[Schema]
+    payload: Shape
     summary: str
+
+
+@dataclass(frozen=True)
+class ClientEvent:
+    """A client event of a Socket.IO channel: its payload (the argument the server reads), the value of its
+    acknowledgement when the server performs it (`ack`) and when it refuses it (`ack_error`), and the error
+    codes a refusal may carry."""
+
+    payload: Shape
+    summary: str
+    ack: Shape
+    ack_error: Shape
+    errors: tuple[Code, ...] = ()
+    optional_payload: bool = False  # no payload at all is read as {}
+
+
+@dataclass(frozen=True)
+class SioChannel:
+    """One Socket.IO namespace of the one server (Engine.IO path `/socket.io/`): how a client connects (the
+    handshake's query string and the CONNECT packet's `auth`, both optional here: the description says which
+    fields go where), its events both ways, and how a refusal of a client event shows: the server events that
+    tell it (`refusals`; with `refusal_with_ack`, sent even when the event asked for an acknowledgement, whose
+    value then says it too) and the acknowledgement of an event the namespace does not know. `arguments`:
+    "all" when an event's one argument is its payload (several are read as an array, none as null), "first"
+    when the first is (the others are ignored)."""
+
+    namespace: str
+    title: str
+    description: str
+    transports: tuple[str, ...]
+    query: type[Schema]
+    auth: type[Schema]
+    client: dict[str, ClientEvent]
+    server: dict[str, ServerEvent]
+    refusals: tuple[str, ...]
+    refusal_with_ack: bool
+    unknown_event_ack: Shape
+    arguments: str = "all"
+    path: str = "/socket.io/"
 
 
 class SessionReadySchema(Schema):
@@ -201,3 +257,59 @@ class AckErrorSchema(Schema):
     error = fields.Nested(ErrorSchema, required=True)
     status = fields.String(validate=validate.Equal("error"), metadata={"description": "message:send only."})
     client_ref = fields.String(allow_none=True, metadata={"description": "message:send only."})
+
+
+# -- the channel: namespace `/` ----------------------------------------------------------------------------
+
+
+class _Handshake(Schema):
+    class Meta:
+        unknown = EXCLUDE  # fields the server does not read are ignored
+
+
+class CanonicalQuerySchema(_Handshake):
+    token = fields.String(metadata={"description": "The JWT, when `auth` does not carry it."})
+    device_unique_id = fields.String(metadata={"description": "This device's id (its devices list, push)."})
+    preferred_language = fields.String(metadata={"description": "A language tag, e.g. `en_GB`."})
+
+
+class CanonicalAuthSchema(CanonicalQuerySchema):
+    token = fields.String(metadata={"description": "The JWT (a `Bearer ` prefix is accepted)."})
+    user_id = fields.Raw(
+        metadata={
+            "type": ["string", "integer"],
+            "description": "Optional: a user id claimed beside the token, which must be its subject.",
+        }
+    )
+    userId = fields.Raw(metadata={"type": ["string", "integer"], "description": "The same as `user_id`."})
+
+
+SOCKET = SioChannel(
+    namespace="/",
+    title="Socket.IO: the canonical protocol",
+    description="""\
+Socket.IO (Engine.IO v4) on namespace `/`, path `/socket.io/`. Connect with `auth: {token: "<JWT>"}`
+(a `Bearer ` prefix is accepted; `?token=` in the URL too). A refused connection gets `connect_error`
+with `data: {code, message}`.
+
+Every client event takes an acknowledgement callback, answered `{ok: true, data}` or
+`{ok: false, error: {code, message, details}}`. Without a callback a failure arrives as an `error` event.""",
+    transports=("websocket", "polling"),
+    query=CanonicalQuerySchema,
+    auth=CanonicalAuthSchema,
+    client={
+        name: ClientEvent(
+            operation.payload,
+            operation.summary,
+            OkData(operation.ack),
+            AckErrorSchema,
+            operation.errors,
+            operation.optional_payload,
+        )
+        for name, operation in CLIENT_EVENTS.items()
+    },
+    server=SERVER_EVENTS,
+    refusals=("error",),
+    refusal_with_ack=False,
+    unknown_event_ack=AckErrorSchema,
+)

@@ -37,11 +37,12 @@ class OrjsonJSON:
 class ChatSocketServer(socketio.AsyncServer):
     """python-socketio's server with the adaptations listed above."""
 
-    stats: DialectStats | None = None  # set by the gateway: every emit (each to one connection) is counted
+    stats: dict[str, DialectStats] = {}  # by namespace, set by the gateway: every emit (to one connection) is counted
 
     async def emit(self, event, *args, **kwargs):
-        if self.stats is not None:
-            self.stats.sent_event(event)
+        stats = self.stats.get(kwargs.get("namespace") or "/")
+        if stats is not None:
+            stats.sent_event(event)
         return await super().emit(event, *args, **kwargs)
 
     async def _handle_event(self, eio_sid, namespace, id, data):
@@ -67,6 +68,7 @@ class ChatSocketServer(socketio.AsyncServer):
             await super()._handle_eio_message(eio_sid, data)
         except ValueError:
             error = {"code": Code.INVALID_PAYLOAD.value, "message": "malformed Socket.IO packet", "event": None}
-            if self.stats is not None:
-                self.stats.sent_event("error")
+            stats = self.stats.get("/")
+            if stats is not None:
+                stats.sent_event("error")
             await self._send_packet(eio_sid, self.packet_class(packet.EVENT, namespace="/", data=["error", error]))

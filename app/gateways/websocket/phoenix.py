@@ -30,7 +30,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections import deque
 from collections.abc import Iterable
 
 from app.chat import events
@@ -38,14 +37,13 @@ from app.chat.errors import ChatError, Code
 from app.chat.events import Event
 from app.gateways.websocket.binding import JsonDialect, frame
 from app.realtime.hub import Hub
-from app.realtime.session import Credentials, Session
+from app.realtime.session import Credentials, RecentRefs, Session
 
 log = logging.getLogger(__name__)
 
 CHAT, NOTIFICATIONS, SYSTEM = "chat:", "notifications:", "phoenix"
 VSN = "2.0.0"
 UNMATCHED = "unmatched topic"
-REMEMBERED_REFS = 1000  # client refs of this connection's recent sends (its own messages are not echoed)
 SHARED = {
     events.MESSAGE_NEW: "receive_message",
     events.TYPING_UPDATE: "typing",
@@ -68,27 +66,6 @@ SERVER_FRAMES = (
     "new_notification",
     "pending_notification",
 )
-
-
-class RecentRefs:
-    """The client refs of a connection's last REMEMBERED_REFS sends."""
-
-    __slots__ = ("_order", "_refs")
-
-    def __init__(self) -> None:
-        self._order: deque[str] = deque()
-        self._refs: set[str] = set()
-
-    def add(self, ref: str) -> None:
-        if ref in self._refs:
-            return
-        self._refs.add(ref)
-        self._order.append(ref)
-        if len(self._order) > REMEMBERED_REFS:
-            self._refs.discard(self._order.popleft())
-
-    def __contains__(self, ref: object) -> bool:
-        return ref in self._refs
 
 
 def receive_message(message: dict) -> dict:
