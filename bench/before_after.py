@@ -16,8 +16,10 @@ directory then compare two workloads, interleaved alike (e.g. `--tree mix=. --tr
 --extra mix='--mix canonical:4,fastapi:3,django-notifications:3'`).
 
 It prints each run's figures as it goes, then a Markdown table of every run and the medians per tree.
-Runs with phoenix members (`--mix canonical:5,phoenix:5`, `--mix phoenix:10`) add, per sending dialect,
-acknowledged sends/s and ack latency p50 / p99 (columns that appear only when some run has them).
+Runs with phoenix, nestjs or bull members (`--mix canonical:5,phoenix:5`, `--mix phoenix:10`, `--mix
+canonical:4,nestjs:3,bull:3`) add, per sending dialect, acknowledged sends/s and ack latency p50 / p99
+(columns that appear only when some run has them); for a workload that mixes dialects the medians add
+each dialect's deliveries/s per socket and whether each was delivered exactly what it was owed.
 
 Throughput on a shared machine varies with what else runs; the web node's CPU time per acknowledged
 message varies much less. So while a run goes, this samples the web node's CPU time (`run.py web`, a
@@ -51,8 +53,11 @@ LINE = re.compile(
     r"the last (?P<delivery_seconds>[\d.]+) s after the start\); "
     r"(?P<stored>[\d,]+) of (?P<acked>[\d,]+) acknowledged messages in Postgres \((?P<distinct>[\d,]+) distinct\)"
 )
-DIALECT = re.compile(r"(?P<kind>[\w-]+) \((?P<members>\d+) sockets\) (?P<rate>[\d,]+)/s \((?P<delivered>[\d,]+) of")
-# A run with phoenix members: acknowledged sends and their latency per sending dialect.
+DIALECT = re.compile(
+    r"(?P<kind>[\w-]+) \((?P<members>\d+) sockets\) (?P<rate>[\d,]+)/s \((?P<delivered>[\d,]+) of "
+    r"(?P<expected>[\d,]+) expected\)"
+)
+# A run with phoenix, nestjs or bull members: acknowledged sends and their latency per sending dialect.
 SENDS = re.compile(
     r"(?P<kind>[\w-]+) \((?P<senders>\d+) senders\) (?P<ack_rate>[\d,]+) acknowledged/s \((?P<refused>[\d,]+) "
     r"refused\), ack p50 (?P<p50_ms>[\d.]+|nan) ms p99 (?P<p99_ms>[\d.]+|nan) ms"
@@ -87,7 +92,12 @@ def parse(line: str) -> dict:
     figures = {k: (v if k == "refused" else number(v)) for k, v in match.groupdict().items()}
     figures["persisted_once"] = figures["stored"] == figures["acked"] == figures["distinct"]
     figures["by_dialect"] = {
-        m["kind"]: {"members": int(m["members"]), "rate": number(m["rate"]), "delivered": number(m["delivered"])}
+        m["kind"]: {
+            "members": int(m["members"]),
+            "rate": number(m["rate"]),
+            "delivered": number(m["delivered"]),
+            "expected": number(m["expected"]),
+        }
         for m in DIALECT.finditer(line.partition("deliveries by dialect:")[2])
     }
     figures["sends"] = {
@@ -188,7 +198,7 @@ def median(runs: list[dict], key: str) -> float:
 
 def table(runs: list[dict]) -> list[str]:
     kinds = sorted({kind for r in runs for kind in r.get("by_dialect", {})})
-    senders = sorted({kind for r in runs for kind in r.get("sends", {})})  # only runs with phoenix members have any
+    senders = sorted({kind for r in runs for kind in r.get("sends", {})})  # only runs with other senders have any
     head = "| # | Tree | Started (UTC) | Load at start (waited) | Acknowledged sends/s | Ack p50 ms | Ack p99 ms "
     head += "| Deliveries/s | " + "".join(f"{k} deliveries/s | " for k in kinds)
     head += "".join(f"{k} acknowledged sends/s | {k} ack p50 / p99 ms | " for k in senders)
@@ -253,6 +263,18 @@ def medians(runs: list[dict], trees: list[str]) -> list[str]:
             f"p99 {median(ok, 'p99_ms'):.1f} ms, {median(ok, 'delivery_rate'):,.0f} deliveries/s "
             f"(runs {spread['delivery_rate'][0]:,.0f} to {spread['delivery_rate'][1]:,.0f}){per}{cpu}"
         )
+        if len(kinds) > 1:  # a mix: each dialect's deliveries per socket, to compare within the run
+            each = ", ".join(
+                f"{k} {statistics.median(r['by_dialect'][k]['rate'] / r['by_dialect'][k]['members'] for r in ok):,.1f}"
+                f" (runs {min(r['by_dialect'][k]['rate'] / r['by_dialect'][k]['members'] for r in ok):,.1f} to "
+                f"{max(r['by_dialect'][k]['rate'] / r['by_dialect'][k]['members'] for r in ok):,.1f})"
+                for k in kinds
+            )
+            owed = all(d["delivered"] == d["expected"] for r in ok for d in r["by_dialect"].values())
+            lines.append(
+                f"  - {tree}, deliveries/s per socket by dialect (median): {each}; every dialect delivered exactly "
+                f"what it was owed in every run: {'yes' if owed else 'NO'}"
+            )
     return lines
 
 

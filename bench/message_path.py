@@ -26,8 +26,19 @@ messages (it gets `message_sent` instead), where a canonical sender gets its own
 with P phoenix members expects P - 1 phoenix deliveries of a phoenix member's message, and in all
 acknowledged x room size, less the messages phoenix members sent.
 
+`nestjs` and `bull` members speak the two other Socket.IO namespaces of the same server (`bench.sioclient`
+on another namespace) and send closed-loop too: `--mix canonical:4,nestjs:3,bull:3`. A `nestjs` member
+(seed 001, namespace `/chat`; numeric user ids, as that dialect's ids are JSON numbers) connects with
+`?userId=<id>&token=…` in the query, follows its rooms with no join, emits `send-message {sender_id,
+conversation_id, message_type: "text", content}` with an ack callback (the ack is the message) and counts
+`receive-message`; like a phoenix connection it is not sent its own message (it gets `message-sent`), so
+its room expects one delivery fewer of each message a nestjs member sent. A `bull` member (seed 002,
+namespace `/chat/`) connects with `auth {token: "Bearer …", userId}`, emits `chat:join` with the room id,
+then `chat:send_message {roomId, content}` with an ack callback (`{id, roomId, seq, timestamp}`) and counts
+`chat:message`, its own messages included.
+
     python -m bench.message_path [--clients 200] [--room-size 10] [--seconds 10] [--client-procs 1]
-                                 [--mix canonical:N,phoenix:P,fastapi:M,django-notifications:K]
+                                 [--mix canonical:N,phoenix:P,nestjs:Q,bull:R,fastapi:M,django-notifications:K]
 """
 
 from __future__ import annotations
@@ -50,13 +61,21 @@ from config import load
 
 CANONICAL = "canonical"
 PHOENIX = "phoenix"
-SENDERS = (CANONICAL, PHOENIX)  # the dialects whose members send (closed-loop); the others only receive
-KINDS = (CANONICAL, PHOENIX, *DIALECTS)  # the dialects a room may mix, in the order members are given them
+NESTJS = "nestjs"  # seed 001's Socket.IO namespace
+BULL = "bull"  # seed 002's Socket.IO namespace
+# Socket.IO dialects on a namespace of their own: (namespace, the event that delivers a message)
+NAMESPACES = {NESTJS: ("/chat", "receive-message"), BULL: ("/chat/", "chat:message")}
+# the dialects whose members send (closed-loop); the others only receive
+SENDERS = (CANONICAL, PHOENIX, NESTJS, BULL)
+UNECHOED = (PHOENIX, NESTJS)  # senders whose connection is not sent its own message
+# the dialects a room may mix, in the order members are given them
+KINDS = (CANONICAL, PHOENIX, NESTJS, BULL, *DIALECTS)
 
 
 async def _clients(url: str, members: list[tuple[str, str, str, str]], seconds: float, ready) -> dict:
-    """Connect `members` (kind, user, token, room id): canonical and phoenix ones connect and join; wait at
-    `ready` (a barrier with every client process); then those send for `seconds` while all count deliveries."""
+    """Connect `members` (kind, user, token, room id): the senders connect and join (nestjs ones need no join);
+    wait at `ready` (a barrier with every client process); then those send for `seconds` while all count
+    deliveries."""
     latencies: list[float] = []
     acked = [0]
     failed = [0]
@@ -74,6 +93,12 @@ async def _clients(url: str, members: list[tuple[str, str, str, str]], seconds: 
         receivers = [
             (RawClient(session, url, kind), user, token) for kind, user, token, _r in members if kind not in SENDERS
         ]
+        # the other namespaces' senders: (kind, client, user, token, room id)
+        namespaced = [
+            (kind, LeanClient(session, url, *NAMESPACES[kind]), user, token, room_id)
+            for kind, user, token, room_id in members
+            if kind in NAMESPACES
+        ]
         clients = [client for client, _t, _r in senders]
         raw = [client for client, _u, _t in receivers]
         for client, token, _room_id in senders:
@@ -86,13 +111,22 @@ async def _clients(url: str, members: list[tuple[str, str, str, str]], seconds: 
         for client, _token, room_id in phoenix:
             reply = await client.join(room_id)
             assert reply["status"] == "ok", reply
+        for kind, client, user, token, _room_id in namespaced:
+            if kind == NESTJS:  # seed 001 reads userId and token from the query
+                await client.connect({}, {"userId": user, "token": token})
+            else:
+                await client.connect({"token": f"Bearer {token}", "userId": user})
+        for kind, client, _user, _token, room_id in namespaced:
+            if kind == BULL:
+                ack = await client.call("chat:join", room_id)
+                assert ack == {"success": True}, ack
         for client, user, token in receivers:
             await client.connect(user, token)
         raw += [client for client, _t, _r in phoenix]  # raw WebSockets too: counted alike below
         refused = [f"{c.dialect}: {c.closed_early} {c.error or ''}" for c in raw if c.closed_early is not None]
         if refused:
             raise ConnectionError(f"{len(refused)} raw sockets closed before the window: {refused[0]}")
-        everyone = [*clients, *raw]
+        everyone = [*clients, *raw, *(client for _k, client, _u, _t, _r in namespaced)]
         # The window opens when every process has connected and joined, however long that took.
         await asyncio.get_running_loop().run_in_executor(None, ready.wait, 900)
         start = time.time()
@@ -136,10 +170,45 @@ async def _clients(url: str, members: list[tuple[str, str, str, str]], seconds: 
                     sends[PHOENIX]["failed"] += 1
                     codes[(reply.get("response") or {}).get("code", "?")] += 1
 
+        def nestjs_send(user: str, room_id: str):
+            sender, conversation = int(user), int(room_id)  # ids are JSON numbers in seed 001
+            return "send-message", lambda n: {
+                "sender_id": sender,
+                "conversation_id": conversation,
+                "message_type": "text",
+                "content": f"m{n}",
+            }
+
+        def bull_send(_user: str, room_id: str):
+            return "chat:send_message", lambda n: {"roomId": room_id, "content": f"m{n}"}
+
+        async def namespace_loop(kind: str, client: LeanClient, user: str, room_id: str) -> None:
+            """Emit the dialect's send with an ack callback, closed-loop: the ack is the message (nestjs) or
+            `{id, roomId, seq, timestamp}` (bull); a refusal is `{error}` (nestjs) or `{error, code}` (bull)."""
+            event, payload = (nestjs_send if kind == NESTJS else bull_send)(user, room_id)
+            mine = sends[kind]
+            n = 0
+            while time.time() < end:
+                n += 1
+                began = time.perf_counter()
+                ack = await client.call(event, payload(n))
+                if isinstance(ack, dict) and "id" in ack and "error" not in ack:
+                    latency = time.perf_counter() - began
+                    latencies.append(latency)
+                    acked[0] += 1
+                    mine["acked"] += 1
+                    mine["latencies"].append(latency)
+                else:
+                    failed[0] += 1
+                    mine["failed"] += 1
+                    why = (ack.get("code") or ack.get("error")) if isinstance(ack, dict) else None
+                    codes[f"{kind} {why or '?'}"] += 1
+
         first = len(senders)  # phoenix senders' indices follow the canonical ones'
         await asyncio.gather(
             *(send_loop(c, r, i) for i, (c, _t, r) in enumerate(senders)),
             *(phoenix_loop(c, first + i) for i, (c, _t, _r) in enumerate(phoenix)),
+            *(namespace_loop(kind, c, u, r) for kind, c, u, _t, r in namespaced),
         )
         # Deliveries lag behind acknowledgements under load: wait until they stop arriving.
         settled, last = time.monotonic(), -1
@@ -152,6 +221,8 @@ async def _clients(url: str, members: list[tuple[str, str, str, str]], seconds: 
         by_dialect = Counter({CANONICAL: sum(client.delivered for client in clients)})
         for client in raw:
             by_dialect[client.dialect] += client.delivered
+        for kind, client, _u, _t, _r in namespaced:
+            by_dialect[kind] += client.delivered
         last_delivery = max(client.last_delivery for client in everyone)
         closed_early = sum(client.closed_early is not None for client in raw)
         for client in everyone:
@@ -227,11 +298,12 @@ def run(clients: int, room_size: int, seconds: float, client_procs: int, mix: di
         settings = load(stage.env, require=("auth",))
         url = stage.start_web()
         stage.start("worker")
-        users = [f"u{i}" for i in range(clients)]
+        kind_of = [kinds[i % room_size] for i in range(clients)]
+        # Seed 001's ids are JSON numbers: its members' user ids are decimals (the others' stay u<i>).
+        users = [str(i + 1) if kind == NESTJS else f"u{i}" for i, kind in enumerate(kind_of)]
         groups = [users[i : i + room_size] for i in range(0, clients, room_size)]
         room_ids = asyncio.run(_create_rooms(url, [(g[0], g[1:]) for g in groups], settings))
         room_of = [room_ids[i // room_size] for i in range(clients)]
-        kind_of = [kinds[i % room_size] for i in range(clients)]
         # Seed 003's sockets know people by username: their tokens carry one (the user id, a valid username).
         tokens = [
             mint(settings.auth, user, username=user if kind.startswith("django") else None)
@@ -272,8 +344,9 @@ def run(clients: int, room_size: int, seconds: float, client_procs: int, mix: di
             }
             for kind in SENDERS
         }
-        # A phoenix connection is not sent its own messages: one delivery fewer for each a phoenix member sent.
-        unechoed = sends[PHOENIX]["acked"]
+        # A phoenix (or nestjs) connection is not sent its own messages: one delivery fewer for each such a
+        # member sent.
+        unechoed = sum(sends[kind]["acked"] for kind in UNECHOED)
         delivery_seconds = max(p["last_delivery"] for p in parts) - min(p["start"] for p in parts)
 
         # Persistence: every acknowledged message reaches Postgres once.
@@ -311,7 +384,7 @@ def run(clients: int, room_size: int, seconds: float, client_procs: int, mix: di
                 kind: {
                     "members": n * (clients // room_size),
                     "delivered": by_dialect[kind],
-                    "expected": acked * n - (unechoed if kind == PHOENIX else 0),
+                    "expected": acked * n - (sends[kind]["acked"] if kind in UNECHOED else 0),
                     "rate": by_dialect[kind] / delivery_seconds,
                 }
                 for kind, n in mix.items()
@@ -350,7 +423,12 @@ def describe(r: dict) -> str:
         f"the last {r['delivery_seconds']:.1f} s after the start); "
         f"{r['stored']:,} of {r['acked']:,} acknowledged messages in Postgres ({r['distinct']:,} distinct), "
         f"outbox empty {r['drained_after']:.1f} s after the last send"
-    ) + (_by_dialect(r) + _sends(r) if len(r.get("mix") or {}) > 1 or PHOENIX in (r.get("mix") or {}) else "")
+    ) + (_by_dialect(r) + _sends(r) if len(r.get("mix") or {}) > 1 or _other_senders(r) else "")
+
+
+def _other_senders(r: dict) -> list[str]:
+    """The sending dialects of the mix other than canonical (whose runs report sends per dialect)."""
+    return [kind for kind in SENDERS[1:] if kind in (r.get("mix") or {})]
 
 
 def persisted_once(r: dict) -> bool:
@@ -372,19 +450,28 @@ def _by_dialect(r: dict) -> str:
 
 
 def _sends(r: dict) -> str:
-    """A run with phoenix members: acknowledged sends and their latency per sending dialect."""
-    if PHOENIX not in r["mix"]:
+    """A run with phoenix, nestjs or bull members: acknowledged sends and their latency per sending dialect."""
+    if not _other_senders(r):
         return ""
     parts = [
         f"{kind} ({s['senders']} senders) {s['ack_rate']:,.0f} acknowledged/s ({s['failed']:,} refused), "
         f"ack p50 {s['p50_ms']:.1f} ms p99 {s['p99_ms']:.1f} ms"
         for kind, s in r["sends"].items()
     ]
+    unechoed = [kind for kind in UNECHOED if kind in r["mix"]]
+    if not unechoed:
+        return (
+            "; sends by dialect: "
+            + ", ".join(parts)
+            + (f" (every sender is sent its own message: expected deliveries are acknowledged x {r['room_size']})")
+        )
     return (
         "; sends by dialect: "
         + ", ".join(parts)
-        + f" (a phoenix sender is not sent its own message: expected deliveries are acknowledged x "
-        f"{r['room_size']} less the {r['sends'][PHOENIX]['acked']:,} phoenix members sent)"
+        + f" (a {' or '.join(unechoed)} sender is not sent its own message: expected deliveries are acknowledged x "
+        f"{r['room_size']} less the "
+        + " and ".join(f"{r['sends'][kind]['acked']:,} {kind}" for kind in unechoed)
+        + " members sent)"
     )
 
 
@@ -397,7 +484,7 @@ def main() -> None:
     parser.add_argument(
         "--mix",
         help="the dialects of each room's members, dialect:count, e.g. canonical:4,fastapi:3,django-notifications:3 "
-        f"(dialects: {', '.join(KINDS)}; canonical and phoenix members send, the others only receive)",
+        f"(dialects: {', '.join(KINDS)}; canonical, phoenix, nestjs and bull members send, the others only receive)",
     )
     args = parser.parse_args()
     mix = None
