@@ -33,8 +33,8 @@ async def run_js(code: str, run_for: float | None = None) -> list[str]:
         "node",
         "--input-type=module",
         "-e",
-        'import WebSocket from "ws";\nimport { io } from "socket.io-client";\nglobalThis.WebSocket = WebSocket;\n'
-        + code,
+        'import WebSocket from "ws";\nimport { io as ioClient } from "socket.io-client";\n'
+        "globalThis.WebSocket = WebSocket;\nglobalThis.io = ioClient;\n" + code,
         cwd=ROOT,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
@@ -138,3 +138,19 @@ async def test_the_seed_002_example_runs_against_the_server(node, rest, user_id,
     assert lines == ["message GROUP TEXT Hello, world!"], lines
     await drain()
     assert pg("select count(*) from messages where room_id = %s and content = 'Hello, world!'", (int(room),)) == [(1,)]
+
+
+async def test_the_socketio_program_of_the_quick_start_runs_as_written(node, rest, user_id, drain, pg):
+    alice, bob = user_id("alice"), user_id("bob")
+    await rest.call("GET", "/api/v1/me", bob)  # bob exists (as after his first sign-in)
+    code = placed(snippet("client-canonical"), node).replace("http://127.0.0.1:8080", node.url.rstrip("/"))
+    code = code.replace('{ user_id: "bob" }', "{ user_id: " + json.dumps(bob) + " }")
+    env = f"process.env.ALICE = {json.dumps(node.token(alice))}; process.env.BOB = {json.dumps(node.token(bob))};\n"
+    lines = await run_js(env + code)
+    assert lines == [
+        'bob got "hi Bob" (seq 2, id as acknowledged)',  # seq 1: the room's "Direct chat started"
+        "bob read up to 2, unread now 0",
+        "alice sees bob read up to 2",
+    ], lines
+    await drain()
+    assert pg("select count(*) from messages where sender_id = %s and content = 'hi Bob'", (alice,)) == [(1,)]
