@@ -38,7 +38,7 @@ from app.ops import node as node_ops
 from app.realtime.hub import Hub, SessionOptions
 from app.rest import routes
 from app.rest.api import RestContext
-from app.rest.errors import error_middleware
+from app.rest.errors import HANDLER_ARGS, error_middleware
 from app.state.bus import RedisBus
 from app.state.keys import MESSAGES_QUEUE, PRESENCE_QUEUE, Keys
 from app.state.message_log import RedisMessageLog
@@ -181,6 +181,7 @@ def build_services(settings: Settings) -> Services:
             transports=tuple(server.transport_list),
             ping_interval=server.ping_interval,
             ping_timeout=server.ping_timeout,
+            connect_timeout=server.connect_timeout,
         ),
     )
     return Services(settings, keys, async_redis, rq_redis, db, bus, batcher, flush, ids, chat, verifier, hub, gateway)
@@ -188,7 +189,9 @@ def build_services(settings: Settings) -> Services:
 
 def create_app(settings: Settings) -> web.Application:
     services = build_services(settings)
-    app = web.Application(client_max_size=settings.server.max_frame_bytes, middlewares=[error_middleware])
+    app = web.Application(
+        client_max_size=settings.server.max_frame_bytes, middlewares=[error_middleware], handler_args=HANDLER_ARGS
+    )
     app[SERVICES] = services
     services.socketio.attach(app)
     websocket.mount(app, services.hub, settings.server.max_frame_bytes, settings.server.ping_interval)

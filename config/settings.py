@@ -51,6 +51,13 @@ class ServerConfig:
         metadata=doc("Seconds between Engine.IO pings, and WebSocket pings on the raw WebSocket dialects.")
     )
     ping_timeout: int = field(metadata=doc("Seconds without a pong before a connection is dropped."))
+    connect_timeout: float = field(
+        metadata=doc(
+            "Seconds an Engine.IO session may stay with no Socket.IO namespace connected (before its first connect, "
+            "after a refused one or after leaving its last); then it is closed and counted in "
+            "`chat_connect_timeouts_total`."
+        )
+    )
     max_pending_frames: int = field(
         metadata=doc(
             "Frames a connection may have waiting to be sent; one further behind is closed (it reconnects and catches up by seq)."
@@ -71,6 +78,12 @@ class ServerConfig:
     ready_timeout: float = field(
         metadata=doc("Seconds each check of `GET /ready` (Postgres, Redis, the queues) may take before it fails.")
     )
+    ready_requires_persistence: bool = field(
+        metadata=doc(
+            "When true, a stalled persistence (see PERSISTENCE_STALL_AFTER) makes `GET /ready` answer 503, on every "
+            "web node at once; by default its `persistence` check reports it and /ready stays 200."
+        )
+    )
 
     def check(self) -> None:
         _require(1 <= self.port <= 65535, "PORT", "must be between 1 and 65535")
@@ -78,6 +91,7 @@ class ServerConfig:
         _require(0 <= self.reconnect_spread_ms <= 600_000, "RECONNECT_SPREAD_MS", "must be between 0 and 600000")
         _require(0 < self.ready_timeout <= 60, "READY_TIMEOUT", "must be between 0 and 60 seconds")
         _require(self.max_frame_bytes >= 1024, "MAX_FRAME_BYTES", "must be at least 1024")
+        _require(0 < self.connect_timeout <= 300, "CONNECT_TIMEOUT", "must be between 0 and 300 seconds")
         _require(self.max_pending_frames >= 10, "MAX_PENDING_FRAMES", "must be at least 10")
         allowed = {"websocket", "polling"}
         names = set(self.transport_list)
@@ -97,7 +111,7 @@ class ServerConfig:
 class AuthConfig:
     jwt_secret: str = field(
         metadata=doc(
-            "HS256 shared secret (at least 32 bytes). One of JWT_SECRET or JWT_PUBLIC_KEY is required outside DEV_MODE."
+            "HS256 shared secret (at least 32 bytes). One of JWT_SECRET, JWT_PUBLIC_KEY or a JWKS (JWT_JWKS_URL, JWT_JWKS_FILE) is required outside DEV_MODE."
         )
     )
     jwt_public_key: str = field(metadata=doc("PEM public key (or a path to one) for RS256/ES256 tokens."))
@@ -106,11 +120,28 @@ class AuthConfig:
     )
     jwt_algorithms: str = field(
         metadata=doc(
-            "Comma-separated allow-list; default HS256 with a secret, RS256,ES256 with a public key. `none` is never accepted."
+            "Comma-separated allow-list; default HS256 with a secret, else the public key's own algorithm (RS256 for RSA, ES256/ES384/ES512 for a P-256/P-384/P-521 key). A listed algorithm the key cannot verify fails at start. `none` is never accepted."
         )
     )
-    jwt_issuer: str = field(metadata=doc("Required `iss` claim, when set."))
-    jwt_audience: str = field(metadata=doc("Required `aud` claim, when set."))
+    jwt_jwks_url: str = field(
+        metadata=doc(
+            "URL of an identity provider's JSON Web Key Set (Firebase, Auth0, Keycloak, Cognito): RS/ES tokens are "
+            "verified with the key their `kid` names. Needs JWT_ISSUER and JWT_AUDIENCE. Excludes JWT_PUBLIC_KEY."
+        )
+    )
+    jwt_jwks_file: str = field(
+        metadata=doc("Path of a JWK Set file, for offline setups; used as JWT_JWKS_URL is (one or the other).")
+    )
+    jwt_jwks_refresh: int = field(
+        metadata=doc(
+            "Fewest seconds between two loads of the JWKS for tokens naming a `kid` it does not hold (a rotation)."
+        )
+    )
+    jwt_jwks_max_age: int = field(
+        metadata=doc("Seconds the loaded JWKS is trusted; then it is loaded again (a failed load keeps the old set).")
+    )
+    jwt_issuer: str = field(metadata=doc("Required `iss` claim, when set (always required with a JWKS)."))
+    jwt_audience: str = field(metadata=doc("Required `aud` claim, when set (always required with a JWKS)."))
     jwt_leeway: int = field(metadata=doc("Seconds of clock skew tolerated on `exp`/`nbf`."))
     dev_mode: bool = field(
         metadata=doc(
@@ -132,10 +163,34 @@ class AuthConfig:
             "JWT_SECRET",
             "must be at least 32 bytes for HS algorithms",
         )
-        _require(not uses_key or bool(self.jwt_public_key), "JWT_PUBLIC_KEY", "is required for RS/ES algorithms")
+        _require(
+            not uses_key or bool(self.jwt_public_key) or self.uses_jwks,
+            "JWT_PUBLIC_KEY",
+            "(or JWT_JWKS_URL or JWT_JWKS_FILE) is required for RS/ES algorithms",
+        )
+        _require(not (self.jwt_jwks_url and self.jwt_jwks_file), "JWT_JWKS_FILE", "excludes JWT_JWKS_URL: set one")
+        _require(
+            not self.jwt_jwks_url or self.jwt_jwks_url.startswith(("https://", "http://")),
+            "JWT_JWKS_URL",
+            "must be an https:// (or http://) URL",
+        )
+        _require(not (self.uses_jwks and self.jwt_public_key), "JWT_PUBLIC_KEY", "excludes a JWKS: set one")
+        # A provider signs every tenant's tokens with the same keys (all Firebase projects share Google's):
+        # without the issuer and audience checked, any tenant's token would be accepted.
+        _require(not self.uses_jwks or bool(self.jwt_issuer), "JWT_ISSUER", "is required with a JWKS")
+        _require(not self.uses_jwks or bool(self.jwt_audience), "JWT_AUDIENCE", "is required with a JWKS")
+        _require(self.jwt_jwks_refresh >= 1, "JWT_JWKS_REFRESH", "must be at least 1")
+        _require(self.jwt_jwks_max_age >= 1, "JWT_JWKS_MAX_AGE", "must be at least 1")
+
+    @property
+    def uses_jwks(self) -> bool:
+        return bool(self.jwt_jwks_url or self.jwt_jwks_file)
 
     @property
     def algorithm_list(self) -> list[str]:
+        """The configured list, else the kind the default comes from: HS256 with a secret, RS/ES with a key.
+        Which RS/ES algorithms a key serves needs the key parsed, which this standard-library layer leaves to
+        `app.auth.tokens.verification_keys` (at start, with a ConfigError for a list the key cannot serve)."""
         if self.jwt_algorithms:
             return _split(self.jwt_algorithms)
         return ["HS256"] if self.jwt_secret else ["RS256", "ES256"]
@@ -210,7 +265,10 @@ class LimitsConfig:
         metadata=doc("Seconds one search may take in Postgres; a slower one is refused as `search_too_broad`.")
     )
     catchup_limit: int = field(
-        metadata=doc("Most missed messages returned by one join or sync; the rest is paged over REST.")
+        metadata=doc(
+            "Most missed messages one join returns (and at most as many changed ones); one sync returns at most "
+            "this many messages in all, for all its rooms, missed and changed together. The rest is paged over REST."
+        )
     )
     idempotency_ttl: int = field(metadata=doc("Seconds a client_ref is remembered for deduplicating resends."))
     membership_cache_ttl: int = field(
@@ -259,6 +317,13 @@ class QueueConfig:
         )
     )
     redrive_interval: int = field(metadata=doc("Seconds between two scans for such messages (by any one worker)."))
+    persistence_stall_after: int = field(
+        metadata=doc(
+            "Seconds the oldest acknowledged message may wait for Postgres before persistence counts as stalled "
+            "(`chat_persistence_stalled` 1, the `persistence` check of `/ready`); with no live worker it counts as "
+            "stalled at once."
+        )
+    )
 
     def check(self) -> None:
         _require(1 <= self.persist_batch_max <= 10000, "PERSIST_BATCH_MAX", "must be between 1 and 10000")
@@ -273,6 +338,7 @@ class QueueConfig:
         )
         _require(self.redrive_after >= 1, "REDRIVE_AFTER", "must be at least 1")
         _require(self.redrive_interval >= 1, "REDRIVE_INTERVAL", "must be at least 1")
+        _require(self.persistence_stall_after >= 1, "PERSISTENCE_STALL_AFTER", "must be at least 1")
 
     @property
     def retry_intervals(self) -> list[int]:
@@ -484,7 +550,8 @@ def load(env: Mapping[str, str] | None = None, *, require: tuple[str, ...] = ())
     defaults = tomllib.loads(DEFAULTS_FILE.read_text())
     sections = {name: _build(cls, defaults.get(name, {}), env) for name, cls in _SECTION_CLASSES.items()}
     settings = Settings(**sections)
-    if settings.auth.dev_mode and not settings.auth.jwt_secret and not settings.auth.jwt_public_key:
+    auth = settings.auth
+    if auth.dev_mode and not auth.jwt_secret and not auth.jwt_public_key and not auth.uses_jwks:
         secret = dev_secret(Path(settings.paths.data_dir))
         settings = settings.replace(auth=dataclasses.replace(settings.auth, jwt_secret=secret))
     settings = settings.replace(attachments=_attachment_defaults(settings))

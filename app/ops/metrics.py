@@ -30,8 +30,10 @@ from rq.job import Job
 from rq.queue import Queue
 from rq.registry import FailedJobRegistry, FinishedJobRegistry, ScheduledJobRegistry, StartedJobRegistry
 from rq.utils import utcparse
+from rq.worker_registration import WORKERS_BY_QUEUE_KEY
 
 from app.chat.ids import id_time
+from app.ops.persistence import stall_reason
 from app.realtime.stats import ACK_BUCKETS, SessionStats
 from app.state.keys import MESSAGES_QUEUE, NOTIFICATIONS_QUEUE, PRESENCE_QUEUE, QUEUES, Keys
 
@@ -40,6 +42,7 @@ CONTENT_TYPE = CONTENT_TYPE_PLAIN_0_0_4
 # their creation time); beyond, the age is a lower bound read from the redrive schedule.
 EXACT_OUTBOX_SCAN = 10_000
 READS_PER_QUEUE = 6  # the commands `RedisState.read` pipelines for each queue
+MAX_WORKERS_READ = 1000  # worker registrations checked per read (chat_workers counts up to this many)
 # The seeds' JSON names its queues like this (the Bull queues of seed 002); notifications is ours.
 SEED_QUEUE_KEYS = {
     MESSAGES_QUEUE: "messageQueueJobs",
@@ -64,15 +67,21 @@ class State:
     outbox_entries: int
     outbox_oldest_age: float
     outbox_overdue: int
+    workers: int = 0  # live workers listening on the messages queue (app.ops.persistence)
+    stalled: str = ""  # why persistence is stalled, "" when it is not (app.ops.persistence)
 
 
 class RedisState:
     """Reads the deployment's queues and outbox from Redis (asyncio client, two round trips)."""
 
-    def __init__(self, connection: aioredis.Redis, keys: Keys, redrive_after_s: int) -> None:
+    def __init__(
+        self, connection: aioredis.Redis, keys: Keys, redrive_after_s: int, stall_after_s: float = 60.0
+    ) -> None:
         self._redis = connection
         self._keys = keys
         self._redrive_after_ms = redrive_after_s * 1000
+        self._stall_after = stall_after_s
+        self._workers_key = WORKERS_BY_QUEUE_KEY % keys.queue(MESSAGES_QUEUE)
         self._queue_keys = {}
         for name in QUEUES:
             rq_name = keys.queue(name)
@@ -99,10 +108,11 @@ class RedisState:
             pipe.hlen(self._keys.outbox_ids)
             pipe.zrange(self._keys.outbox_since, 0, 0, withscores=True)
             pipe.zcount(self._keys.outbox_since, "-inf", now_ms)
+            pipe.srandmember(self._workers_key, MAX_WORKERS_READ)
             replies = await pipe.execute()
         n = READS_PER_QUEUE
         per_queue = {name: replies[i * n : i * n + n] for i, name in enumerate(self._queue_keys)}
-        entries, ids, first_due, overdue = replies[len(self._queue_keys) * n :]
+        entries, ids, first_due, overdue, worker_keys = replies[len(self._queue_keys) * n :]
         heads = {name: values[1].decode() for name, values in per_queue.items() if values[1] is not None}
         scan = bool(entries) and 0 < ids <= EXACT_OUTBOX_SCAN
         async with self._redis.pipeline(transaction=False) as pipe:
@@ -110,9 +120,12 @@ class RedisState:
                 pipe.hget(Job.key_for(job_id), "enqueued_at")
             if scan:
                 pipe.hkeys(self._keys.outbox_ids)
-            more = await pipe.execute() if heads or scan else []
+            for worker_key in worker_keys:
+                pipe.exists(worker_key)  # a SIGKILLed worker stays in the set until its registration expires
+            more = await pipe.execute() if heads or scan or worker_keys else []
         enqueued = dict(zip(heads, more[: len(heads)], strict=True))
         waiting_ids = more[len(heads)] if scan else []
+        workers = sum(1 for alive in more[len(heads) + int(scan) :] if alive)
         queues = {}
         for name, (waiting, _head, started, scheduled, failed, finished) in per_queue.items():
             age = 0.0
@@ -127,7 +140,9 @@ class RedisState:
         if waiting_ids:
             made = id_time(min(int(message_id) for message_id in waiting_ids))
             oldest_ms = max(oldest_ms, now_ms - int(made.timestamp() * 1000))
-        return State(queues, entries, max(0, oldest_ms) / 1000, overdue)
+        oldest_age = max(0, oldest_ms) / 1000
+        stalled = stall_reason(entries, oldest_age, workers, self._stall_after)
+        return State(queues, entries, oldest_age, overdue, workers, stalled)
 
 
 class NodeMetrics:
@@ -245,6 +260,16 @@ class _Sessions:
                     buckets.append(("+Inf" if bound == float("inf") else repr(bound), cumulative))
                 latency.add_metric([dialect, name], buckets, sum_value=histogram.total)
         yield from (received, sent, refusals, latency)
+        yield GaugeMetricFamily(
+            "chat_engineio_sessions_unbound",
+            "Engine.IO sessions open with no Socket.IO namespace connected (not in chat_connections).",
+            value=self._stats.unbound_transports,
+        )
+        yield CounterMetricFamily(
+            "chat_connect_timeouts",
+            "Engine.IO sessions closed for having no Socket.IO namespace connected within CONNECT_TIMEOUT.",
+            value=self._stats.connect_timeouts,
+        )
 
 
 class _Snapshot:
@@ -303,6 +328,17 @@ class _Snapshot:
             "chat_outbox_overdue_entries",
             "Entries whose redrive time has passed: no job persisted them within REDRIVE_AFTER.",
             value=state.outbox_overdue,
+        )
+        yield GaugeMetricFamily(
+            "chat_workers",
+            "Live workers listening on the messages queue (registered with RQ, registration not expired).",
+            value=state.workers,
+        )
+        yield GaugeMetricFamily(
+            "chat_persistence_stalled",
+            "1 while acknowledged messages wait with no live worker, or the oldest longer than "
+            "PERSISTENCE_STALL_AFTER (also the `persistence` check of /ready).",
+            value=int(bool(state.stalled)),
         )
 
 

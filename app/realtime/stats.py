@@ -74,6 +74,10 @@ class SessionStats:
 
     def __init__(self) -> None:
         self.dialects: dict[str, DialectStats] = {}
+        # Transport sessions open with no session of the layer (an Engine.IO session with no Socket.IO namespace
+        # connected), and those closed for staying so past CONNECT_TIMEOUT.
+        self.unbound_transports = 0
+        self.connect_timeouts = 0
 
     def register(self, dialect: str, operations: Iterable[str], frames: Iterable[str]) -> DialectStats:
         if dialect in self.dialects:
