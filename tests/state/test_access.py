@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 from datetime import UTC, datetime
 
 import pytest
@@ -149,24 +150,39 @@ async def test_unknown_rooms_are_cached_briefly_and_known_ones_for_the_ttl(acces
 
 
 async def test_a_failed_load_reaches_every_waiter_and_is_not_cached(db, group):
-    """Postgres drops the pool's connection during a load: every waiter gets UNAVAILABLE, and the next get reads."""
+    """Postgres drops the pool's connection and cannot be reached again during a load: every waiter gets
+    UNAVAILABLE, and the next get (Postgres back) reads."""
     room_id, members = group()
     adb = AsyncDatabase(db, threads=1)
     rooms = CountingRooms(PgRoomStore(adb))
     access = Access(rooms, ttl=60)
+    params = dict(db.connect_params)
     try:
         pid = await adb.run(lambda: db.execute_sql("SELECT pg_backend_pid()").fetchone()[0])
         assert db.execute_sql("SELECT pg_terminate_backend(%s, 5000)", (pid,)).fetchone()[0] is True
+        # The pool replaces a dead connection and retries a read once: point it at a port nothing listens on,
+        # so that the new connection is refused too (this thread's own connection stays open).
+        db.connect_params["port"] = _closed_port()
         results = await asyncio.wait_for(
             asyncio.gather(*(access.get(room_id) for _ in range(5)), return_exceptions=True), 10
         )
         assert all(isinstance(r, ChatError) and r.code is Code.UNAVAILABLE for r in results), results
         assert rooms.gets == 1
+        db.connect_params.clear()
+        db.connect_params.update(params)
         assert (await access.get(room_id)).member_ids == frozenset(members)
         assert rooms.gets == 2
     finally:
+        db.connect_params.clear()
+        db.connect_params.update(params)
         await adb.run(db.close)
         adb.close()
+
+
+def _closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]  # closed again when the probe is: nothing listens there
 
 
 async def test_a_get_that_starts_after_an_invalidation_does_not_get_the_stale_load(access, rooms, group, user_id):
