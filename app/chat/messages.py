@@ -16,7 +16,7 @@ same workers. Reactions are small toggles written straight to Postgres.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -282,37 +282,77 @@ class Messages:
         await self._access.require(room_id, actor.id)
         return await self._timeline.seq_from_id(room_id, first_id_at(when))
 
+    @property
+    def catchup_limit(self) -> int:
+        """The most missed messages one catch-up holds (CATCHUP_LIMIT), and the most changed ones."""
+        return self._limits.catchup_limit
+
     async def catch_up(
-        self, actor: User, room_id: str, since_seq: int | None, changes_since: int | None = None
+        self,
+        actor: User,
+        room_id: str,
+        since_seq: int | None,
+        changes_since: int | None = None,
+        *,
+        limit: int | None = None,
+        changes_limit: int | None = None,
     ) -> CatchUp:
-        """The room's current seq and, given the last seq the client saw, what it missed (at most
-        CATCHUP_LIMIT; `has_more` says when to page the rest). Given the changes cursor of its last
-        catch-up, also the messages up to `since_seq` edited or deleted since (see `changes`). Members only."""
+        """The room's current seq and, given the last seq the client saw, what it missed (at most `limit`,
+        CATCHUP_LIMIT by default and at most; `has_more` says when to page the rest). Given the changes cursor
+        of its last catch-up, also the messages up to `since_seq` edited or deleted since (see `changes`; at
+        most `changes_limit`, likewise). A limit of 0 reads none, and still says whether there are any.
+        Members only."""
         await self._access.require(room_id, actor.id)
+        limit = self._bounded(limit)
         last = await self._timeline.last_seq(room_id)
-        changes = await self._changes(room_id, changes_since, since_seq)
+        changes = await self._changes(room_id, changes_since, since_seq, self._bounded(changes_limit))
         if since_seq is None or since_seq >= last:
             return CatchUp(room_id, last, [], False, *changes)
         since_seq = max(since_seq, 0)
-        hi = min(last, since_seq + self._limits.catchup_limit)
+        hi = min(last, since_seq + limit)
         messages = await self.present(await self._timeline.read(room_id, since_seq + 1, hi))
         return CatchUp(room_id, last, messages, hi < last, *changes)
+
+    async def missed(self, actor: User, wanted: Sequence[tuple[str, int | None]]) -> list[int]:
+        """For each (room, since_seq), how many messages came after since_seq (0 without one), from one read of
+        the rooms' current seqs: what catch-ups of them would hold without a limit, to share one out fairly.
+        A room the actor may not read counts 0 (its catch-up will say why). Members only."""
+        readable: set[str] = set()
+        for room_id in {room_id for room_id, since in wanted if since is not None}:
+            try:
+                await self._access.require(room_id, actor.id)
+            except ChatError:
+                continue
+            readable.add(room_id)
+        last = await self._timeline.last_seqs(sorted(readable))  # never a counter for a room that is not there
+        return [
+            max(0, last[room_id] - max(since, 0)) if room_id in last and since is not None else 0
+            for room_id, since in wanted
+        ]
 
     async def changes(self, actor: User, room_id: str, since: int | None) -> tuple[list[Message], int, bool]:
         """The room's messages edited or deleted after the cursor `since`, as they are now, oldest change
         first (at most CATCHUP_LIMIT), the cursor to ask with next time, and whether there are more.
         Without `since`: none, and a cursor to start from. Members only."""
         await self._access.require(room_id, actor.id)
-        return await self._changes(room_id, since, None)
+        return await self._changes(room_id, since, None, self._limits.catchup_limit)
 
-    async def _changes(self, room_id: str, since: int | None, upto_seq: int | None) -> tuple[list[Message], int, bool]:
+    def _bounded(self, limit: int | None) -> int:
+        return self._limits.catchup_limit if limit is None else max(0, min(limit, self._limits.catchup_limit))
+
+    async def _changes(
+        self, room_id: str, since: int | None, upto_seq: int | None, limit: int
+    ) -> tuple[list[Message], int, bool]:
         # A cursor never moves past CHANGES_MARGIN ago: a change stored late (a node's clock behind, or a
         # slow node between taking a version and storing the change) is still found next time.
         # Changes inside the margin may come twice; clients keep the higher version.
         settled = first_id_at(self._clock.now() - CHANGES_MARGIN)
         if since is None:
             return [], settled, False
-        page = await self._timeline.changed(room_id, since, upto_seq, self._limits.catchup_limit)
+        if limit <= 0:  # none fit: whether there are any, and the same cursor to ask from again
+            page = await self._timeline.changed(room_id, since, upto_seq, 1)
+            return [], since, bool(page.messages) or page.through is not None
+        page = await self._timeline.changed(room_id, since, upto_seq, limit)
         messages = await self.present(page.messages)
         if page.through is not None:
             return messages, page.through, True

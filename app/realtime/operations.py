@@ -144,7 +144,11 @@ OPERATIONS: dict[str, Operation] = {
     "sync": Operation(
         schemas.SyncSchema,
         SyncResultSchema,
-        "After a reconnect: join many rooms at once, each with the last seq seen; one result per room.",
+        "After a reconnect: join many rooms at once, each with the last seq seen; one result per distinct entry, "
+        "in order. The acknowledgement holds at most CATCHUP_LIMIT messages in all, not per room: the missed ones "
+        "shared fairly (a room that missed a little gets all of it), then the changed ones. A room cut short says "
+        "`has_more` (page on with `GET /api/v1/rooms/{id}/messages?after=<last seq received>`) or `changes_more` "
+        "(`GET /api/v1/rooms/{id}/changes?since=<changes_cursor>`).",
     ),
     "direct:start": Operation(
         schemas.DirectStartSchema, DirectResultSchema, "Start (or find) the direct room with a user."

@@ -10,6 +10,11 @@ from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, vali
 
 from app.schemas.fields import Identifier, Sequence, Version
 
+# The most entries one `sync` may name. Its acknowledgement holds at most CATCHUP_LIMIT messages in all, so
+# what is left per room is about one join's reads: 500 rooms never seen by the node took 1.7-2.8 s on a busy
+# 2-core test machine (tests/realtime/test_sync_limits.py), all of it awaiting Postgres and Redis (/health
+# answered within 20 ms meanwhile), with an acknowledgement of ~250 KB; a connection's events are handled one
+# after another, so it runs one at a time. A client in more rooms sends several.
 MAX_SYNC_ROOMS = 500
 
 
@@ -98,7 +103,15 @@ class SyncRoomSchema(_Event):
 
 
 class SyncSchema(_Event):
-    rooms = fields.List(fields.Nested(SyncRoomSchema), required=True, validate=validate.Length(max=MAX_SYNC_ROOMS))
+    rooms = fields.List(
+        fields.Nested(SyncRoomSchema),
+        required=True,
+        validate=validate.Length(max=MAX_SYNC_ROOMS),
+        metadata={
+            "description": f"At most {MAX_SYNC_ROOMS} entries. An entry repeated verbatim (room, since_seq and "
+            "changes_since alike) is answered once, where it first stands."
+        },
+    )
 
 
 class DirectStartSchema(_Event):

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Protocol
 
 from app.chat import events, payloads
@@ -45,6 +45,26 @@ def error_record(exc: ChatError) -> dict:
     if exc.details:
         error["details"] = exc.details
     return error
+
+
+def _distinct(rooms: list[dict]) -> list[dict]:
+    """The entries of a sync without verbatim repeats, each where it first stood."""
+    first: dict[tuple, dict] = {}
+    for room in rooms:
+        first.setdefault((room["room_id"], room["since_seq"], room["changes_since"]), room)
+    return list(first.values())
+
+
+def share_out(budget: int, wants: Sequence[int]) -> list[int]:
+    """Split `budget` among `wants` max-min fairly: each gets what it wants, or an equal part of what the smaller
+    wants left if that is less (the largest wants take the remainder). All of it is given when they want it."""
+    shares = [0] * len(wants)
+    left = budget
+    order = sorted(range(len(wants)), key=wants.__getitem__)
+    for place, index in enumerate(order):
+        shares[index] = min(wants[index], left // (len(order) - place))
+        left -= shares[index]
+    return shares
 
 
 class Topics:
@@ -136,9 +156,20 @@ class Topics:
     # -- joins: the operations that change what a session follows ----------------------------------
 
     async def join(self, session: Session, data: dict, before_release: Callable[[dict], None] | None = None) -> dict:
-        """Follow a room and catch up. `before_release`, given the result, runs before the messages held back
-        during the join are delivered: a dialect that answers a join with a frame of its own (Phoenix's
-        phx_reply, then the missed messages as pushes) sends it there, so that everything arrives in order."""
+        """Follow a room and catch up (at most CATCHUP_LIMIT missed messages, and as many changed ones).
+        `before_release`, given the result, runs before the messages held back during the join are delivered:
+        a dialect that answers a join with a frame of its own (Phoenix's phx_reply, then the missed messages
+        as pushes) sends it there, so that everything arrives in order."""
+        return await self._join(session, data, before_release)
+
+    async def _join(
+        self,
+        session: Session,
+        data: dict,
+        before_release: Callable[[dict], None] | None = None,
+        limit: int | None = None,
+        changes_limit: int | None = None,
+    ) -> dict:
         room_id = data["room_id"]
         await self._chat.access.require(room_id, session.user.id)
         topic = events.room_topic(room_id)
@@ -148,7 +179,12 @@ class Topics:
             if newly:
                 await self.follow(session, room_id)
             caught_up = await self._chat.messages.catch_up(
-                session.user, room_id, data["since_seq"], data["changes_since"]
+                session.user,
+                room_id,
+                data["since_seq"],
+                data["changes_since"],
+                limit=limit,
+                changes_limit=changes_limit,
             )
         except BaseException:
             if newly:
@@ -179,12 +215,37 @@ class Topics:
         return {"room_id": room_id}
 
     async def sync(self, session: Session, data: dict) -> dict:
+        """Join many rooms at once (after a reconnect): one result per distinct entry, in the order given.
+
+        An entry repeated verbatim (same room, since_seq and changes_since) is answered once, where it first
+        stood. The acknowledgement holds at most CATCHUP_LIMIT messages in all, not per room. The missed ones
+        are shared out first, max-min fairly from one read of the rooms' seqs (a room that missed a little gets
+        all of it; the rooms that missed more share the rest equally); the rest of the budget goes to the
+        change feeds, room by room, each an equal part of what is not spent or promised to the rooms after it.
+        A room cut short says so (`has_more`, `changes_more`): the client pages the rest over REST."""
+        entries = _distinct(data["rooms"])
+        messages = self._chat.messages
+        budget = messages.catchup_limit
+        wanted = await messages.missed(session.user, [(room["room_id"], room["since_seq"]) for room in entries])
+        allowances = share_out(budget, wanted)
+        promised = sum(allowances)  # to the rooms not joined yet
+        spent = 0
+        feeds = sum(1 for room in entries if room["changes_since"] is not None)  # change feeds not read yet
         results = []
-        for room in data["rooms"]:
-            try:
-                results.append({"ok": True, "data": await self.join(session, room)})
+        for room, allowance in zip(entries, allowances, strict=True):
+            promised -= allowance
+            free = budget - spent - promised  # at least `allowance`: rooms before took no more than theirs
+            changes_limit = 0
+            if room["changes_since"] is not None:
+                changes_limit = (free - allowance) // feeds
+                feeds -= 1
+            try:  # messages sent since the read of the seqs may take what is free beyond the allowance
+                result = await self._join(session, room, None, free - changes_limit, changes_limit)
             except ChatError as exc:
                 results.append({"ok": False, "room_id": room["room_id"], "error": error_record(exc)})
+                continue
+            spent += len(result["messages"]) + len(result["changed"])
+            results.append({"ok": True, "data": result})
         return {"rooms": results}
 
     # -- delivery --------------------------------------------------------------------------------------
