@@ -170,9 +170,12 @@ class BullDialect(SioDialect):
             result = await hub.perform(session, operation, payload)
             return await self._answer(binding, session, event, result)
         except ChatError as exc:
-            error = {"message": exc.message, "code": exc.code.value}
-            binding.send(session, "chat:error", error)
-            return {"error": exc.message, "code": exc.code.value}
+            return await self.refuse(binding, session, event, exc, args)
+
+    async def refuse(self, binding: Namespace, session: Session, event: str | None, error: ChatError, args: list):
+        """`chat:error {message, code}`, and `{error, code}` as the acknowledgement."""
+        binding.send(session, "chat:error", {"message": error.message, "code": error.code.value})
+        return {"error": error.message, "code": error.code.value}
 
     def _decode(self, event: str, args: list) -> tuple[str, dict]:
         if event not in self.client_events:

@@ -81,7 +81,12 @@ class CanonicalDialect(SioDialect):
         except ChatError as exc:
             return await self._refuse(binding, session, event, exc, raw)
 
-    async def _refuse(self, binding: Namespace, session: Session, event: str, exc: ChatError, raw: object):
+    async def refuse(
+        self, binding: Namespace, session: Session, event: str | None, error: ChatError, args: list
+    ) -> dict | None:
+        return await self._refuse(binding, session, event, error, args[0] if len(args) == 1 else None)
+
+    async def _refuse(self, binding: Namespace, session: Session, event: str | None, exc: ChatError, raw: object):
         error = error_record(exc)
         client_ref = raw.get("client_ref") if isinstance(raw, dict) else None
         client_ref = client_ref if isinstance(client_ref, str) else None

@@ -4,8 +4,10 @@ Every dialect of the one Socket.IO server (the canonical protocol on `/`, seeds 
 and `/chat/`) shares this binding: python-socketio's connect becomes `Hub.connect` (a refusal is the
 client's `connect_error` with `{code, message}`), its disconnect `Hub.disconnect`, and each client event
 the dialect's `handle`, whose answer is the event's acknowledgement when the client asked for one. A
-connection's events are handled one after another, in order (`async_handlers=False`). Frames to a
-session are the dialect's (`SioDialect.frame`), queued on the Engine.IO socket by `SioTransport`.
+packet the server cannot read (engine.py: undecodable, not an event, binary) is the dialect's `refuse`, and
+the reason a connection is closed its `notice`. A connection's events are handled one after another, in
+order (`async_handlers=False`). Frames to a session are the dialect's (`SioDialect.frame`), queued on the
+Engine.IO socket by `SioTransport`.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from engineio import packet as eio_packet
 from socketio import packet as sio_packet
 
 from app.chat.errors import ChatError
+from app.gateways.socketio.engine import ACK_WANTED
 from app.ops.context import CONNECTION_ID
 from app.realtime.hub import Hub
 from app.realtime.session import Credentials, Dialect, Session
@@ -29,7 +32,7 @@ log = logging.getLogger(__name__)
 class SioDialect(Dialect):
     """A dialect on one Socket.IO namespace. Subclasses set `namespace`, `name`, `client_events` (the client events
     they handle: each gets a handler of its own; others reach `handle` too, as unknown ones) and override
-    `credentials`, `opened`, `handle` and `encode`."""
+    `credentials`, `opened`, `handle`, `refuse`, `encode` and `notice`."""
 
     namespace = "/"
     client_events: tuple[str, ...] = ()
@@ -52,6 +55,15 @@ class SioDialect(Dialect):
     async def handle(self, binding: Namespace, session: Session, event: str, args: list) -> object:
         """A client event: perform it, and return the acknowledgement's value (None for none). An event the
         dialect does not know comes here too."""
+        return None
+
+    async def refuse(
+        self, binding: Namespace, session: Session, event: str | None, error: ChatError, args: list
+    ) -> object:
+        """A client packet that could not be taken as an event (undecodable, not `[name, ...]`, binary): tell the
+        client as the dialect tells any refusal, and return the acknowledgement's value, which the engine sends
+        when the client asked for one (`ACK_WANTED`). `event` is the event's name when it could be read, `args`
+        what could be of its arguments."""
         return None
 
 
@@ -78,6 +90,7 @@ class Namespace:
         self._transport = transport  # (sio, sid, eio_sid, namespace) -> the session's transport
         namespace = dialect.namespace
         hub.register(dialect)
+        sio.bindings[namespace] = self  # the engine's refusals and closes speak the dialect's words
         sio.on("connect", self._connect, namespace=namespace)
         sio.on("disconnect", self._disconnect, namespace=namespace)
         for event in dialect.client_events:
@@ -92,6 +105,27 @@ class Namespace:
     def send(self, session: Session, name: str, *args: object) -> None:
         """A frame of the dialect to one session, in order with what is delivered to it."""
         self.hub.send(session, self.dialect.frame(name, *args), name)
+
+    async def refuse(self, sid: str, event: str | None, error: ChatError, args: list, ack: bool) -> object:
+        """A packet of this namespace's session `sid` that could not be taken as an event, refused in the
+        dialect's words (counted, and spending the event budget, as any refusal): the acknowledgement's value."""
+        session = self.hub.get(sid)
+        if session is None:  # a packet racing the connect's refusal or the disconnect
+            return None
+        error = self.hub.reject(session, error)
+        context, wanted = CONNECTION_ID.set(sid), ACK_WANTED.set(ack)
+        try:
+            return await self.dialect.refuse(self, session, event, error, args)
+        finally:
+            ACK_WANTED.reset(wanted)
+            CONNECTION_ID.reset(context)
+
+    def notice(self, sid: str, error: ChatError) -> None:
+        """Tell session `sid` why the server closes its connection (the dialect's notice), ahead of the close."""
+        session = self.hub.get(sid)
+        frame = self.dialect.notice(error)
+        if session is not None and frame is not None:
+            self.hub.send(session, frame, "error")
 
     async def _connect(self, sid: str, environ: dict, auth: object) -> None:
         namespace = self.dialect.namespace

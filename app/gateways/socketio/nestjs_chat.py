@@ -112,8 +112,7 @@ class NestjsDialect(SioDialect):
                 raise binding.hub.reject(session, exc) from None
             await binding.hub.perform(session, operation, payload)
         except ChatError as exc:
-            binding.send(session, "error", self._error(exc))
-            return self._error(exc)
+            return await self.refuse(binding, session, event, exc, args)
         if event == "join-conversation":
             binding.send(session, "joined-conversation", answer)
         return answer
@@ -145,9 +144,7 @@ class NestjsDialect(SioDialect):
             _refs(session).add(request["client_ref"])
             receipt = await binding.hub.perform(session, "message:send", request)
         except ChatError as exc:
-            error = {"error": _wording(exc)}
-            binding.send(session, "message-error", error)
-            return error
+            return await self.refuse(binding, session, "send-message", exc, [data])
         message = await self._message(
             {
                 "id": receipt["id"],
@@ -161,6 +158,18 @@ class NestjsDialect(SioDialect):
         )
         binding.send(session, "message-sent", message)
         return message
+
+    async def refuse(
+        self, binding: Namespace, session: Session, event: str | None, error: ChatError, args: list
+    ) -> dict:
+        """send-message's refusal is `message-error {error}` (and the same as its acknowledgement); any other
+        event's, `error {message, code}`."""
+        if event == "send-message":
+            refusal = {"error": _wording(error)}
+            binding.send(session, "message-error", refusal)
+            return refusal
+        binding.send(session, "error", self._error(error))
+        return self._error(error)
 
     @staticmethod
     def _message_request(session: Session, data: dict | None) -> dict:

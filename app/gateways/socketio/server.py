@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from app.gateways.socketio.bull_chat import BullDialect
 from app.gateways.socketio.canonical import CanonicalDialect
-from app.gateways.socketio.engine import ChatSocketServer, OrjsonJSON
+from app.gateways.socketio.engine import ChatSocketServer, EngineLog, OrjsonJSON
 from app.gateways.socketio.manager import IndexedManager
 from app.gateways.socketio.namespace import Namespace
 from app.gateways.socketio.nestjs_chat import NestjsDialect
@@ -30,6 +30,7 @@ class GatewayOptions:
     transports: tuple[str, ...] = ("websocket", "polling")
     ping_interval: int = 25
     ping_timeout: int = 20
+    connect_timeout: float = 5.0  # seconds an Engine.IO session may stay with no Socket.IO namespace connected
 
 
 class SocketGateway:
@@ -45,7 +46,9 @@ class SocketGateway:
             ping_interval=options.ping_interval,
             ping_timeout=options.ping_timeout,
             logger=False,
-            engineio_logger=False,
+            engineio_logger=EngineLog(),
+            connect_timeout=options.connect_timeout,
+            session_stats=hub.stats,
         )
         dialects = (CanonicalDialect(self.sio), NestjsDialect(self.sio, hub), BullDialect(self.sio, hub))
         self.namespaces = {dialect.namespace: Namespace(self.sio, hub, dialect, SioTransport) for dialect in dialects}
