@@ -14,7 +14,10 @@ import threading
 import time
 from collections.abc import Callable
 
+import peewee
+
 from app.jobs.queues import enqueue_persist
+from worker.outages import REDIS_DOWN, describe
 from worker.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -63,6 +66,9 @@ class Periodic(threading.Thread):
         while not self._stopped.wait(self._interval):
             try:
                 self._duty()
+            except (*REDIS_DOWN, peewee.OperationalError, peewee.InterfaceError) as exc:
+                # An outage, not a bug: one line, no traceback (the worker logs the outage itself).
+                log.warning("%s: %s; trying again in %ss", self.name, describe(exc), self._interval)
             except Exception:
                 log.exception("%s failed; trying again in %ss", self.name, self._interval)
 

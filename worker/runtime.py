@@ -31,6 +31,7 @@ class Runtime:
     keys: Keys
     outbox: Outbox
     blobs: BlobStore  # the uploads' files (UPLOAD_DIR, the folder the web nodes write to)
+    postgres_errors: int = 0  # connection-level Postgres errors seen (the worker checks Postgres after a job)
 
     def queue(self, name: str = MESSAGES_QUEUE):
         return open_queue(self.redis, self.keys, name)
@@ -41,6 +42,7 @@ class Runtime:
         try:
             yield self.db
         except (peewee.OperationalError, peewee.InterfaceError):
+            self.postgres_errors += 1
             with contextlib.suppress(peewee.PeeweeException):
                 self.db.close()
             raise

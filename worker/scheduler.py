@@ -5,6 +5,11 @@ queues. RQ forks it from a worker and never checks on its parent, so a
 worker killed on its own (the OOM killer, `kill -9` of one pid) would
 leave it running. On Linux the forked scheduler asks the kernel to send
 it SIGTERM when its parent dies; elsewhere it behaves as RQ's does.
+
+RQ's scheduler process also dies on the first Redis error, and its worker
+starts another only at its next maintenance (10 minutes on): retries
+waiting for their interval would wait that long. This one waits for Redis
+with back-off (worker/outages.py) and carries on.
 """
 
 from __future__ import annotations
@@ -15,6 +20,8 @@ import os
 import signal
 
 from rq.scheduler import RQScheduler
+
+from worker.outages import REDIS_DOWN, wait_for_redis
 
 PR_SET_PDEATHSIG = 1
 
@@ -40,4 +47,13 @@ class ChatScheduler(RQScheduler):
 
     def work(self):
         die_with(self._parent_pid)
-        super().work()
+        while True:
+            try:
+                return super().work()  # returns once asked to stop (SIGTERM)
+            except REDIS_DOWN as exc:
+                lost, back = "lost Redis", "Redis is back"  # not the worker's phrases: one of each per outage
+                if not wait_for_redis(self.connection, exc, self.log, "Scheduler", self._stopping, lost, back):
+                    return None
+
+    def _stopping(self) -> bool:
+        return bool(getattr(self, "_stop_requested", False))

@@ -8,7 +8,7 @@ from typing import Any
 from aiohttp import web
 
 from app.ops.metrics import NodeMetrics, RedisState
-from app.ops.readiness import Readiness, postgres_check, queues_check, redis_check
+from app.ops.readiness import Readiness, persistence_check, postgres_check, queues_check, redis_check
 from app.ops.shutdown import drain_node
 
 SCRAPE_TIMEOUT = 2.0  # seconds the Redis reads of one scrape may take
@@ -34,20 +34,23 @@ def setup(app: web.Application, services: Any) -> None:
         if hub.draining:
             raise RuntimeError("this node is stopping")
 
+    queue = settings.queue
+    metrics = NodeMetrics(
+        hub.stats,
+        lambda: hub.draining,
+        RedisState(services.redis, services.keys, queue.redrive_after, queue.persistence_stall_after),
+        SCRAPE_TIMEOUT,
+    )
     readiness = Readiness(
         {
             "postgres": postgres_check(services.db.run, services.db.db),
             "redis": redis_check(services.redis),
             "queues": queues_check(services.redis, services.keys),
+            "persistence": persistence_check(metrics.read_state),
             "node": node,
         },
         settings.server.ready_timeout,
-    )
-    metrics = NodeMetrics(
-        hub.stats,
-        lambda: hub.draining,
-        RedisState(services.redis, services.keys, settings.queue.redrive_after),
-        SCRAPE_TIMEOUT,
+        advisory=frozenset() if settings.server.ready_requires_persistence else frozenset({"persistence"}),
     )
     app[OPS] = Ops(readiness, metrics)
 

@@ -1,4 +1,8 @@
-"""`GET /ready`: can this node serve? Postgres, Redis and the queues, each checked with a short timeout.
+"""`GET /ready`: can this node serve? Postgres, Redis, the queues and persistence, each checked with a short
+timeout. `persistence` fails while acknowledged messages are not reaching Postgres (no live worker, or the
+oldest waiting longer than PERSISTENCE_STALL_AFTER: app.ops.persistence); it makes the node unready only
+with READY_REQUIRES_PERSISTENCE (web nodes still serve while workers are away, and every node would turn
+unready at once), else it is reported only.
 
 Checks run concurrently and never on the event loop's time: Redis through the asyncio client,
 Postgres (Peewee is synchronous) on the node's database thread pool. A check that does not answer
@@ -15,6 +19,7 @@ from dataclasses import dataclass
 import redis.asyncio as aioredis
 from rq.queue import Queue
 
+from app.ops.persistence import PersistenceStalled
 from app.state.keys import QUEUES, Keys
 
 OK = "ok"
@@ -32,15 +37,18 @@ class Verdict:
 
 
 class Readiness:
-    def __init__(self, checks: dict[str, Check], timeout: float) -> None:
+    """`advisory` checks are run and reported like the others, but do not make the node unready."""
+
+    def __init__(self, checks: dict[str, Check], timeout: float, advisory: frozenset[str] = frozenset()) -> None:
         self._checks = checks
         self._timeout = timeout
+        self._advisory = advisory
 
     async def check(self) -> Verdict:
         names = list(self._checks)
         results = await asyncio.gather(*(self._run(self._checks[name]) for name in names))
         checks = dict(zip(names, results, strict=True))
-        return Verdict(all(result == OK for result in results), checks)
+        return Verdict(all(result == OK for name, result in checks.items() if name not in self._advisory), checks)
 
     async def _run(self, check: Check) -> str:
         try:
@@ -107,3 +115,15 @@ def queues_check(connection: aioredis.Redis, keys: Keys) -> Check:
             raise RuntimeError(f"not a queue (a list): {', '.join(wrong)}")
 
     return read
+
+
+def persistence_check(read_state: Callable[[], Awaitable[object]]) -> Check:
+    """Fails with PersistenceStalled (and its reason) while persistence is stalled. `read_state` is the
+    metrics' Redis read (app.ops.metrics), whose `stalled` says why, or is empty."""
+
+    async def check() -> None:
+        state = await read_state()
+        if state.stalled:
+            raise PersistenceStalled(state.stalled)
+
+    return check

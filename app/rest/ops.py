@@ -1,6 +1,7 @@
 """Routes for operators, without a token: readiness and metrics (see docs/operations.md).
 
-- `GET /ready`: 200 when Postgres, Redis and the queues answer, else 503; the body names each check.
+- `GET /ready`: 200 when Postgres, Redis and the queues answer (and, with READY_REQUIRES_PERSISTENCE,
+  persistence is not stalled), else 503; the body names each check.
 - `GET /metrics`: Prometheus text format; the seeds' JSON queue counts instead with `?format=json` or
   an `Accept` header that prefers `application/json` (seed 002 served its JSON at `/metrics`).
 - `GET /api/metrics/queues`: the seeds' JSON, always.
@@ -30,7 +31,9 @@ class ReadySchema(Schema):
         required=True,
         metadata={
             "description": "One entry per check: `postgres` (SELECT 1), `redis` (PING), `queues` (the RQ queue keys "
-            "are readable), `node` (not stopping). Each is " + CHECK_DESCRIPTION
+            "are readable), `persistence` (acknowledged messages are reaching Postgres: not waiting with no live "
+            "worker, nor longer than PERSISTENCE_STALL_AFTER; reported only, unless READY_REQUIRES_PERSISTENCE), "
+            "`node` (not stopping). Each is " + CHECK_DESCRIPTION
         },
     )
 
@@ -120,8 +123,9 @@ def prefers_json(accept: str) -> bool:
 
 
 ROUTES = [
-    Route("GET", "/ready", ready, "Whether this node can serve: Postgres, Redis and the queues reachable (503 if not)",
-          "system", response=ReadySchema, alt_status=(503,), auth=False),
+    Route("GET", "/ready", ready, "Whether this node can serve: Postgres, Redis and the queues reachable "
+          "(503 if not); also whether persistence is stalled", "system", response=ReadySchema, alt_status=(503,),
+          auth=False),
     Route("GET", "/metrics", metrics, "Prometheus metrics of this node and of the queues (text format 0.0.4); the "
           "seeds' JSON with ?format=json or Accept: application/json", "system", query=MetricsQuerySchema,
           response=QueueMetricsSchema, produces=CONTENT_TYPE, errors=(Code.INVALID_PAYLOAD, Code.UNAVAILABLE),

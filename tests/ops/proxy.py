@@ -12,6 +12,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
+from collections.abc import Callable, Iterator
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import pytest
 
 WAIT = 5.0
 
@@ -116,3 +120,32 @@ class Proxy:
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(WAIT)
         self._loop.close()
+
+
+@pytest.fixture
+def proxy() -> Iterator[Callable[[str], tuple[Proxy, str]]]:
+    """proxy(url) -> (a Proxy in front of the server of that postgresql:// or redis:// URL, the URL that goes
+    through it). Servers on a Unix socket (the embedded ones) are proxied too. All closed at the end."""
+    opened: list[Proxy] = []
+
+    def open_proxy(url: str) -> tuple[Proxy, str]:
+        parts = urlsplit(url)
+        query = dict(parse_qsl(parts.query))
+        if parts.scheme == "unix":  # redis over a Unix socket
+            started, kept = Proxy(parts.path), {}
+            scheme, auth, path = "redis", "", ""
+        elif query.get("host", "").startswith("/"):  # postgres over a Unix socket
+            socket = f"{query.pop('host')}/.s.PGSQL.{parts.port or 5432}"
+            started, kept = Proxy(socket), query
+            scheme, auth, path = parts.scheme, parts.netloc.rpartition("@")[0], parts.path
+        else:
+            default = 6379 if parts.scheme.startswith("redis") else 5432
+            started, kept = Proxy(parts.hostname or "127.0.0.1", parts.port or default), query
+            scheme, auth, path = parts.scheme, parts.netloc.rpartition("@")[0], parts.path
+        opened.append(started)
+        netloc = f"{auth}@127.0.0.1:{started.port}" if auth else f"127.0.0.1:{started.port}"
+        return started, urlunsplit((scheme, netloc, path, urlencode(kept), ""))
+
+    yield open_proxy
+    for started in opened:
+        started.close()

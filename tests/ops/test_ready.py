@@ -19,7 +19,7 @@ from tests.system.conftest import free_port
 
 READY_TIMEOUT = 0.5
 BOUND = READY_TIMEOUT + 1.5  # the whole answer, with every check failing at once
-EVERY_CHECK = {"postgres", "redis", "queues", "node"}
+EVERY_CHECK = {"postgres", "redis", "queues", "persistence", "node"}
 
 
 @pytest.fixture(scope="module")
@@ -56,17 +56,17 @@ def check_documented(documented: Contract, status: int, body: dict) -> None:
     documented.validate(documented.schema_for("/ready", "GET", status), body)
 
 
-async def test_a_node_with_its_services_up_is_ready(spawn, documented):
-    node = await spawn()
+async def test_a_node_with_its_services_up_is_ready(spawn, prefix, documented):
+    node = await spawn(REDIS_PREFIX=prefix)  # its own outbox: empty, so persistence is not stalled
     status, body, _took = await ready(node.url)
     assert (status, body) == (200, {"status": "ready", "checks": dict.fromkeys(EVERY_CHECK, "ok")})
     check_documented(documented, status, body)
     assert await health(node.url) == 200
 
 
-async def test_redis_gone_or_hanging_makes_the_node_unready_with_the_reason(spawn, proxy, services, documented):
+async def test_redis_gone_or_hanging_makes_the_node_unready_with_the_reason(spawn, proxy, services, prefix, documented):
     cut_off, redis_url = proxy(services.redis_url)
-    node = await spawn(REDIS_URL=redis_url, READY_TIMEOUT=READY_TIMEOUT)
+    node = await spawn(REDIS_URL=redis_url, REDIS_PREFIX=prefix, READY_TIMEOUT=READY_TIMEOUT)
     assert (await ready(node.url))[0] == 200
     try:
         # A closed port: refused at once.

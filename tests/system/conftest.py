@@ -35,6 +35,7 @@ from app.auth.tokens import mint
 from app.jobs.queues import open_queue
 from app.state.keys import MESSAGES_QUEUE, Keys
 from tests.conftest import RecordingClient
+from tests.ops.proxy import proxy  # noqa: F401 (fixture: a TCP proxy that cuts a process off a server)
 from tests.services import TestServices
 
 ROOT = Path(__file__).resolve().parents[2]
