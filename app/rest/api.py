@@ -132,7 +132,7 @@ def bearer_token(request: web.Request, bare: bool = False) -> str | None:
 async def authenticate(request: web.Request, context: RestContext, bare_token: bool = False) -> User:
     """The signed-in caller, rate limited. Raises AUTH_REQUIRED, INVALID_TOKEN, TOKEN_EXPIRED,
     USER_DISABLED or RATE_LIMITED. `bare_token`: see `Route.bare_token`."""
-    profile = context.verifier.verify(bearer_token(request, bare_token))
+    profile = await context.verifier.verify(bearer_token(request, bare_token))
     user = await context.chat.users.sign_in(profile)
     retry_after = await context.limiter.acquire("api", user.id, context.api_rate, context.api_burst)
     if retry_after:

@@ -218,7 +218,8 @@ async def test_an_rs256_token_signed_by_another_key_is_invalid(api_with, rsa_key
 async def test_hs256_tokens_are_refused_when_only_asymmetric_algorithms_are_allowed(
     api_with, rsa_key, settings, user_id
 ):
-    api = await api_with(JWT_PUBLIC_KEY=_pem_public(rsa_key), JWT_ALGORITHMS="RS256,ES256")
+    # An RSA key serves RS*, not ES*: a list naming ES256 beside it fails at start (tests/api/test_token_keys.py).
+    api = await api_with(JWT_PUBLIC_KEY=_pem_public(rsa_key), JWT_ALGORITHMS="RS256,RS512")
     # Signed with the real shared secret, which is still configured: the algorithm alone is refused.
     reply = await _me(api, _hs256(settings, _claims(user_id("mallory"))))
     assert (reply.status, reply.code) == (401, "invalid_token")

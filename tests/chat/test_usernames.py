@@ -55,12 +55,12 @@ def test_a_value_that_is_not_text_is_refused(value):
 
 
 @pytest.mark.parametrize("claim", ["username", "preferred_username"])
-def test_the_verifier_takes_the_username_from_either_claim(auth, claim):
-    assert TokenVerifier(auth).verify(_token(**{claim: "ada.l@x"})).username == "ada.l@x"
+async def test_the_verifier_takes_the_username_from_either_claim(auth, claim):
+    assert (await TokenVerifier(auth).verify(_token(**{claim: "ada.l@x"}))).username == "ada.l@x"
 
 
-def test_the_username_claim_wins_over_preferred_username(auth):
-    assert TokenVerifier(auth).verify(_token(username="ada", preferred_username="lovelace")).username == "ada"
+async def test_the_username_claim_wins_over_preferred_username(auth):
+    assert (await TokenVerifier(auth).verify(_token(username="ada", preferred_username="lovelace"))).username == "ada"
 
 
 @pytest.mark.parametrize(
@@ -73,8 +73,8 @@ def test_the_username_claim_wins_over_preferred_username(auth):
         {"username": "", "preferred_username": None},
     ],
 )
-def test_an_absent_null_or_empty_claim_is_no_username(auth, claims):
-    profile = TokenVerifier(auth).verify(_token(**claims))
+async def test_an_absent_null_or_empty_claim_is_no_username(auth, claims):
+    profile = await TokenVerifier(auth).verify(_token(**claims))
     assert (profile.id, profile.username) == ("u-1", None)
 
 
@@ -83,17 +83,17 @@ def test_an_absent_null_or_empty_claim_is_no_username(auth, claims):
     [{"username": "ada lovelace"}, {"preferred_username": "ada\n"}, {"username": "x" * 151}, {"username": "a/b"},
      {"preferred_username": 42}, {"username": ["ada"]}, {"username": "bad name", "preferred_username": "good"}],
 )  # fmt: skip
-def test_a_token_whose_username_claim_breaks_the_rule_is_invalid(auth, claims):
+async def test_a_token_whose_username_claim_breaks_the_rule_is_invalid(auth, claims):
     with pytest.raises(ChatError) as caught:
-        TokenVerifier(auth).verify(_token(**claims))
+        await TokenVerifier(auth).verify(_token(**claims))
     assert caught.value.code is Code.INVALID_TOKEN
     assert caught.value.message == "the token's username claim is not a valid username"
 
 
-def test_mint_puts_the_username_claim_only_when_given(auth):
+async def test_mint_puts_the_username_claim_only_when_given(auth):
     with_username = jwt.decode(mint(auth, "u-2", "Ada", 60, username="ada"), SECRET, algorithms=["HS256"])
     assert (with_username["sub"], with_username["name"], with_username["username"]) == ("u-2", "Ada", "ada")
-    assert TokenVerifier(auth).verify(mint(auth, "u-2", username="ada")).username == "ada"
+    assert (await TokenVerifier(auth).verify(mint(auth, "u-2", username="ada"))).username == "ada"
     assert "username" not in jwt.decode(mint(auth, "u-2", "Ada"), SECRET, algorithms=["HS256"])
 
 
