@@ -26,6 +26,7 @@ from collections.abc import AsyncIterator
 from urllib.parse import quote, unquote
 
 from aiohttp import BodyPartReader, web
+from aiohttp.http_exceptions import HttpProcessingError
 from marshmallow import EXCLUDE, RAISE, Schema, fields
 
 from app.chat.attachments import ByteRange
@@ -46,6 +47,12 @@ _PERCENT = re.compile(r"%[0-9A-Fa-f]{2}")
 # One range of bytes (RFC 9110 14.1.2).
 _BYTE_RANGE = re.compile(r"bytes=[ \t]*([0-9]*)-([0-9]*)[ \t]*", re.IGNORECASE)
 _HUGE = 10**30  # stands for a position of more digits than that: past any file (and int() has a digit limit)
+# What aiohttp's multipart reader raises for a body that is not well-formed: ValueError (a missing, long or
+# non-ASCII boundary, a body that does not start or end with it), KeyError and AssertionError (a content type
+# without its parameters, a state a well-formed body never reaches), and its HTTP parser's errors for a part's
+# headers (a control character in a header, a line too long, too many headers: HttpProcessingError, which is
+# none of those). All of them are the client's malformed body: INVALID_PAYLOAD, never an internal error.
+_MALFORMED = (ValueError, KeyError, AssertionError, HttpProcessingError)
 
 # Schemas.
 
@@ -209,10 +216,19 @@ async def _upload(call: Call):
         raise ChatError(Code.UPLOAD_TOO_LARGE, f"the file is larger than {limit} bytes", {"max_bytes": limit})
     try:
         reader = await request.multipart()
-    except (ValueError, AssertionError, KeyError):
-        raise ChatError(Code.UPLOAD_MISSING_FILE, "the multipart/form-data body is malformed") from None
+    except _MALFORMED as exc:
+        raise _malformed(exc) from None
     part = await _file_part(reader)
     return await attachments.upload(call.user, _filename(part), _chunks(part))
+
+
+def _malformed(exc: BaseException) -> ChatError:
+    reason = exc.message if isinstance(exc, HttpProcessingError) else str(exc)
+    return ChatError(
+        Code.INVALID_PAYLOAD,
+        "the multipart/form-data body is malformed",
+        {"reason": reason.replace("\n", " ").strip()[:200] or type(exc).__name__},
+    )
 
 
 async def _file_part(reader) -> BodyPartReader:
@@ -221,8 +237,8 @@ async def _file_part(reader) -> BodyPartReader:
     while True:
         try:
             part = await reader.next()
-        except ValueError:
-            raise ChatError(Code.UPLOAD_MISSING_FILE, "the multipart/form-data body is malformed") from None
+        except _MALFORMED as exc:
+            raise _malformed(exc) from None
         if part is None:
             raise ChatError(
                 Code.UPLOAD_MISSING_FILE,
@@ -245,8 +261,8 @@ async def _chunks(part: BodyPartReader) -> AsyncIterator[bytes]:
     while not part.at_eof():
         try:
             chunk = await part.read_chunk(READ_BYTES)
-        except ValueError:
-            raise ChatError(Code.INVALID_PAYLOAD, "the multipart/form-data body is malformed") from None
+        except _MALFORMED as exc:
+            raise _malformed(exc) from None
         if chunk:  # a read may end just short of a boundary and give nothing
             yield chunk
 

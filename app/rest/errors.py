@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import logging
 import math
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 from marshmallow import Schema
 
 from app.chat.errors import ChatError, Code
@@ -78,6 +80,35 @@ _HTTP_CODES = {
 REQUEST_ID = "X-Request-Id"
 REQUEST_ID_KEY = web.RequestKey("request_id", str)
 ERROR_CODE = "X-Error-Code"  # the stable code, where the route's error body has no place for it
+
+
+# The longest request line and header line the server reads. aiohttp's parser refuses a longer one before any
+# handler or middleware runs, with a plain-text 400 of its own: at its default (8190 bytes) a token a little
+# over 8 KB was refused that way, without the error body or a code. Above MAX_TOKEN_BYTES (16 KiB), so a long
+# token reaches the verifier and is refused in the error body (`invalid_token`); a header line longer than this
+# still meets aiohttp's plain 400 (at most 128 headers of this size are read: 4 MiB).
+MAX_HEADER_BYTES = 32 * 1024
+
+
+class _ServerLog(logging.LoggerAdapter):
+    """aiohttp's server logger (`aiohttp.server`), with a malformed request (a header with a control character,
+    a line too long: the parser's 4xx errors) logged at WARNING without a traceback: a client's bad input is
+    not the server's error. Anything else is logged as aiohttp logs it."""
+
+    def exception(self, msg, *args, exc_info=True, **kwargs) -> None:
+        error = exc_info if isinstance(exc_info, BaseException) else sys.exc_info()[1]
+        if isinstance(error, HttpProcessingError) and 400 <= (error.code or 0) < 500:
+            self.warning(msg + " (%d): %s", *args, error.code, error.message or type(error).__name__, **kwargs)
+            return
+        super().exception(msg, *args, exc_info=exc_info, **kwargs)
+
+
+# The application's `handler_args` (aiohttp's RequestHandler options).
+HANDLER_ARGS = {
+    "max_line_size": MAX_HEADER_BYTES,
+    "max_field_size": MAX_HEADER_BYTES,
+    "logger": _ServerLog(logging.getLogger("aiohttp.server"), {}),
+}
 
 
 @dataclass(frozen=True)
