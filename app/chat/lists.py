@@ -46,17 +46,20 @@ class Lists:
         """Mark (`on`), unmark (not `on`) or toggle (None) a room the actor belongs to or a user.
         Returns whether it is a favorite now, and the list. Raises INVALID_PAYLOAD, ROOM_NOT_FOUND,
         NOT_MEMBER or USER_NOT_FOUND. Unmarking needs no membership: a removed member may drop a room
-        they marked while they belonged to it (it no longer shows in their list anyway)."""
+        they marked while they belonged to it (it no longer shows in their list anyway).
+
+        A person may be marked when the actor shares a room with them (or is them), and unmarked when they are
+        marked already; anyone else is USER_NOT_FOUND, exactly as an id nobody has: whether a user exists, and
+        their name (which the list carries), is not told to someone who shares no room with them."""
         kind = kind.lower() if isinstance(kind, str) else kind
         if kind not in FAVORITE_KINDS:
             raise ChatError(Code.INVALID_PAYLOAD, "type must be room or user", {"fields": {"type": ["room or user"]}})
+        check_user_id(target_id, "id")  # a room id too: 1 to 255 printable characters
         if kind == "room":
             if on is not False:
                 await self._access.require(target_id, actor.id)
-        else:
-            check_user_id(target_id, "id")
-            if not await self._favorites.exists("user", target_id):
-                raise ChatError(Code.USER_NOT_FOUND, f"no user {target_id!r}")
+        elif not await self._may_name(actor, target_id):
+            raise ChatError(Code.USER_NOT_FOUND, f"no user {target_id!r}")
         now = self._clock.now()
         if on is None:  # toggle: mark; if it was marked already, unmark
             on = changed = await self._favorites.set(actor.id, kind, target_id, True, now)
@@ -68,6 +71,13 @@ class Lists:
         if changed:
             await self._bus.publish(events.user_topic(actor.id), events.favorites_update(favorites))
         return on, favorites
+
+    async def _may_name(self, actor: User, user_id: str) -> bool:
+        """Whether the actor may learn of `user_id`: themselves, someone they share a room with, or someone
+        already among their favorites (marked while they shared one)."""
+        if user_id == actor.id or await self._rooms.shares_room(actor.id, user_id):
+            return True
+        return any(f.kind == "user" and f.target_id == user_id for f in await self._favorites.of_user(actor.id))
 
     async def people(self, actor: User) -> list[dict]:
         """Everyone who shares a room with the actor, with name and presence."""

@@ -57,7 +57,8 @@ from app.chat.rooms import RoomView
 from app.chat.service import Chat
 from app.rest.api import Call, Reply, Route
 from app.rest.errors import ErrorShape
-from app.schemas.fields import Identifier
+from app.rest.schemas import EMOJI, ROOM_NAME
+from app.schemas.fields import ID_PATTERN, Identifier, MessageIdentifier, UserIdentifier
 from app.schemas.payloads import TIME
 
 PREFIX = "/api/v2/chat"
@@ -127,9 +128,12 @@ class Before(fields.Field):
 
 
 class BullCreateRoomSchema(Schema):
-    name = fields.String(required=True, metadata={"description": "1 to 200 characters."})
+    name = fields.String(
+        required=True,
+        metadata={**ROOM_NAME, "description": "1 to 200 characters, not only white space (which is trimmed)."},
+    )
     participants = fields.List(
-        Identifier(),
+        UserIdentifier(),
         load_default=list,
         metadata={"description": "User ids to add besides the caller, who owns the room."},
     )
@@ -143,8 +147,9 @@ class BullMessagesQuerySchema(Schema):
     before = Before(
         metadata={
             "type": "string",
+            "anyOf": [{"maxLength": 0}, {"pattern": ID_PATTERN}, {"format": "date-time"}],
             "description": "An ISO 8601 time: the messages created before it. Or a message id of the room: the "
-            "messages before that one (exact paging).",
+            "messages before that one (exact paging). Empty: as if left out.",
         },
     )
     limit = fields.Integer(
@@ -160,8 +165,8 @@ class BullMessagesQuerySchema(Schema):
 
 
 class BullReactionBodySchema(Schema):
-    message_id = Identifier(required=True, data_key="messageId", metadata={"description": "A message id."})
-    emoji = fields.String(required=True, metadata={"description": "Exactly one emoji."})
+    message_id = MessageIdentifier(required=True, data_key="messageId", metadata={"description": "A message id."})
+    emoji = fields.String(required=True, metadata={**EMOJI, "description": "Exactly one emoji."})
 
 
 # Responses.

@@ -58,9 +58,10 @@ from app.chat.ids import MAX_SAFE_INTEGER, js_number
 from app.chat.messages import USER_TYPES
 from app.chat.model import Message, User, format_time
 from app.chat.rooms import RoomView
-from app.chat.rules import check_user_id
+from app.chat.rules import MAX_ID_LENGTH, check_user_id
 from app.chat.service import Chat
 from app.rest.api import Call, Reply, Route
+from app.schemas.fields import END, USER_ID_PATTERN
 from app.schemas.nestjs import conversation_ref, nest_message
 from app.schemas.payloads import TIME
 
@@ -157,6 +158,16 @@ class _NestRequest(Schema):
 
 
 ID_TYPES = ["integer", "string"]
+# A user id as UserId takes it: a number from 0 to 2**53 - 1, or an id string that is not such a number.
+USER_ID_SCHEMA = {
+    "type": ID_TYPES,
+    "minimum": 0,
+    "maximum": MAX_SAFE_INTEGER,
+    "minLength": 1,
+    "maxLength": MAX_ID_LENGTH,
+    # A user id (app.schemas.fields.USER_ID_PATTERN), unless it is such a number (written as digits: refused).
+    "pattern": rf"^(?!(?:0|[1-9][0-9]{{0,15}}){END})" + USER_ID_PATTERN[1:],
+}
 _USER_ID = (
     "A user id: a JSON number (0 to 2**53 - 1) for a numeric user; the id as a string for a user whose id is "
     "not such a number. A numeric id sent as a string is refused (`{name} must be an integer number`)."
@@ -166,12 +177,12 @@ _USER_ID = (
 class NestCreateConversationSchema(_NestRequest):
     sender_id = UserId(
         "sender_id",
-        metadata={"type": ID_TYPES, "description": _USER_ID.format(name="sender_id") + " The caller, or:"},
+        metadata={**USER_ID_SCHEMA, "description": _USER_ID.format(name="sender_id") + " The caller, or:"},
     )
     receiver_id = UserId(
         "receiver_id",
         metadata={
-            "type": ID_TYPES,
+            **USER_ID_SCHEMA,
             "description": _USER_ID.format(name="receiver_id") + " One of the two must be the caller.",
         },
     )

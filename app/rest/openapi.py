@@ -6,9 +6,11 @@ import re
 from collections import defaultdict
 
 from app.chat.errors import DESCRIPTIONS, Code
+from app.chat.rules import MAX_ID_LENGTH, MAX_USERNAME_LENGTH
 from app.rest.api import COMMON_ERRORS, Route
 from app.rest.errors import ERROR_CODE, STATUS
-from app.rest.schemas import ErrorResponseSchema
+from app.rest.schemas import EMOJI, ErrorResponseSchema
+from app.schemas.fields import END, ID_PATTERN, USER_ID_TEXT
 from app.schemas.jsonschema import new_spec, schema_name
 
 DESCRIPTION = """\
@@ -17,7 +19,9 @@ Django service: `/api/conversations`, `/api/rooms/...`) also take the bare token
 that service's clients send it (security scheme `bareToken`). Every error is `{error, details, code, status}`
 with a stable `code`, except on the routes of seed 002 (a Socket.IO + Bull service: `/api/v2/chat/...`), whose
 errors are that service's `{error, details, code}` with the HTTP status as `code` and the stable code in the
-`X-Error-Code` header. The stable codes:
+`X-Error-Code` header. Where an id or a text must be printable, it is as Python's `str.isprintable` says: the
+patterns leave out controls, separators other than the space, format characters and the first plane's private
+use area; code points Unicode has not assigned, and the private use planes, are refused too. The stable codes:
 
 """ + "\n".join(f"- `{code.value}` ({STATUS[code]}): {text}" for code, text in DESCRIPTIONS.items())
 
@@ -33,6 +37,23 @@ BARE_TOKEN = {
 }
 
 
+# What each path parameter may be, by name (what the core checks; a value outside it is answered 400 or 404).
+_USER_ID = {"type": "string", "minLength": 1, "maxLength": MAX_ID_LENGTH, **USER_ID_TEXT}
+PATH_PARAMETERS: dict[str, dict] = {
+    "room_id": {"type": "string", "pattern": ID_PATTERN, "description": "A room id."},
+    "message_id": {"type": "string", "pattern": ID_PATTERN, "description": "A message id."},
+    "user_id": {**_USER_ID, "description": "A user id (the token's `sub`), percent-encoded."},
+    "kind": {"type": "string", "enum": ["room", "user"], "description": "`room` or `user` (in any case)."},
+    "target_id": {**_USER_ID, "description": "The room's id (`kind` room) or the user's id (`kind` user)."},
+    "emoji": {"type": "string", **EMOJI, "description": "Exactly one emoji, percent-encoded."},
+    "username": {
+        "type": "string",
+        "pattern": rf"^[\w.@+-]{{1,{MAX_USERNAME_LENGTH}}}{END}",
+        "description": f"A username: 1 to {MAX_USERNAME_LENGTH} letters, digits (of any script) or `_ . @ + -`.",
+    },
+}
+
+
 def build_openapi(routes: list[Route], version: str) -> dict:
     spec, _plugin = new_spec("Chat backend: REST API", version, DESCRIPTION)
     spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"})
@@ -42,13 +63,18 @@ def build_openapi(routes: list[Route], version: str) -> dict:
         spec.components.schema(schema_name(shape.schema), schema=shape.schema)
     for route in routes:
         spec.path(path=route.path, operations={route.method.lower(): _operation(route)})
-    return spec.to_dict()
+    document = spec.to_dict()
+    for route in routes:  # what a body schema states beyond its fields (`JSON_SCHEMA`: one field or another)
+        extra = getattr(route.body, "JSON_SCHEMA", None)
+        if extra:
+            document["components"]["schemas"][schema_name(route.body)].update(extra)
+    return document
 
 
 def _operation(route: Route) -> dict:
     operation: dict = {"operationId": route.operation_id, "summary": route.summary, "tags": [route.tag]}
     parameters = [
-        {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+        {"name": name, "in": "path", "required": True, "schema": PATH_PARAMETERS.get(name, {"type": "string"})}
         for name in _PATH_PARAMETER.findall(route.path)
     ]
     if route.query is not None:
@@ -115,7 +141,7 @@ def _text(media_type: str, json_schema=None) -> dict:
 
 def _multipart(names: tuple[str, ...]) -> dict:
     """A multipart/form-data body carrying one file under any one of `names`."""
-    file = {"type": "string", "contentMediaType": "application/octet-stream"}
+    file = {"type": "string", "contentMediaType": "application/octet-stream", "minLength": 1}  # empty: upload_empty
     return {
         "required": True,
         "description": "One file, under any one of the field names " + ", ".join(f"`{n}`" for n in names) + ".",

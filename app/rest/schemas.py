@@ -2,10 +2,37 @@
 
 from __future__ import annotations
 
+import tomllib
+
 from marshmallow import RAISE, Schema, fields, validate
 
-from app.schemas.fields import Identifier, Sequence, Version
+from app.chat.rules import MAX_CLIENT_REF_LENGTH, MAX_ROOM_NAME_LENGTH, STATUSES
+from app.schemas.fields import (
+    END,
+    NOT_BLANK,
+    PRINTABLE_TEXT,
+    Identifier,
+    MessageIdentifier,
+    Sequence,
+    UserIdentifier,
+    Version,
+)
 from app.schemas.payloads import TIME, RoomViewSchema, UserSchema
+from config.settings import DEFAULTS_FILE
+
+_LIMITS = tomllib.loads(DEFAULTS_FILE.read_text())["limits"]
+MAX_MESSAGE_LENGTH = _LIMITS["max_message_length"]  # the defaults: a deployment may set other limits
+SEARCH_QUERY_MAX = _LIMITS["search_query_max"]
+
+# The JSON Schema of texts the core checks (documented; the core's rules validate them).
+ROOM_NAME = {"minLength": 1, "maxLength": MAX_ROOM_NAME_LENGTH, "pattern": NOT_BLANK}
+CONTENT = {"minLength": 1, "maxLength": MAX_MESSAGE_LENGTH, "pattern": NOT_BLANK}
+# A search query: 1 to 12 words of letters or digits (`_` separates, as any other character), each at most
+# 100 characters long (app.chat.search.check_query), and no NUL.
+_SEPARATOR = r"(?:_|[^\w\x00])"
+SEARCH_QUERY = rf"^{_SEPARATOR}*(?:[^\W_]{{1,100}}{_SEPARATOR}+){{0,11}}[^\W_]{{1,100}}{_SEPARATOR}*{END}"
+# One emoji: `format: emoji` (Unicode's emoji data decides, which no pattern states; at most 32 code points).
+EMOJI = {"format": "emoji"}
 
 
 class _Request(Schema):
@@ -14,42 +41,69 @@ class _Request(Schema):
 
 
 class CreateGroupSchema(_Request):
-    name = fields.String(required=True, metadata={"description": "1 to 200 characters."})
+    name = fields.String(
+        required=True,
+        metadata={**ROOM_NAME, "description": "1 to 200 characters, not only white space (which is trimmed)."},
+    )
     participants = fields.List(
-        Identifier(),
+        UserIdentifier(),
         load_default=list,
         metadata={"description": "User ids to add besides the creator (users who never connected are fine)."},
     )
 
 
 class StartDirectSchema(_Request):
-    user_id = Identifier(required=True, metadata={"description": "The other user's id."})
+    user_id = UserIdentifier(required=True, metadata={"description": "The other user's id."})
 
 
 class AddMembersSchema(_Request):
-    user_ids = fields.List(Identifier(), required=True, validate=validate.Length(min=1))
+    user_ids = fields.List(UserIdentifier(), required=True, validate=validate.Length(min=1))
 
 
 class SendMessageSchema(_Request):
+    # Beyond its fields: `content`, or an attachment to carry.
+    JSON_SCHEMA = {
+        "anyOf": [
+            {"required": ["content"]},
+            {"required": ["attachment_id"], "properties": {"attachment_id": {"not": {"type": "null"}}}},
+        ]
+    }
+
     content = fields.String(
         load_default=None,
         allow_none=False,  # may be left out (with an attachment), never null
-        metadata={"description": "Optional with an attachment (a caption)."},
+        metadata={
+            **CONTENT,
+            "description": f"At most MAX_MESSAGE_LENGTH ({MAX_MESSAGE_LENGTH} by default) characters, not only "
+            "white space. Optional with an attachment (a caption, which may then be empty).",
+        },
     )
     client_ref = fields.String(
-        allow_none=True, load_default=None, metadata={"description": "Makes a resend idempotent."}
+        allow_none=True,
+        load_default=None,
+        metadata={
+            "minLength": 1,
+            "maxLength": MAX_CLIENT_REF_LENGTH,
+            **PRINTABLE_TEXT,
+            "description": f"Makes a resend idempotent: 1 to {MAX_CLIENT_REF_LENGTH} printable characters.",
+        },
     )
     type = fields.String(load_default="text", validate=validate.OneOf(["text", "image", "file", "video", "audio"]))
-    reply_to = Identifier(allow_none=True, load_default=None, metadata={"description": "A message of the same room."})
+    reply_to = MessageIdentifier(
+        allow_none=True, load_default=None, metadata={"description": "A message of the same room."}
+    )
     attachment_id = Identifier(allow_none=True, load_default=None, metadata={"description": "From an upload."})
 
 
 class EditBodySchema(_Request):
-    content = fields.String(required=True)
+    content = fields.String(
+        required=True,
+        metadata={**CONTENT, "description": "At most MAX_MESSAGE_LENGTH characters, not only white space."},
+    )
 
 
 class ReactionBodySchema(_Request):
-    emoji = fields.String(required=True, metadata={"description": "Exactly one emoji."})
+    emoji = fields.String(required=True, metadata={**EMOJI, "description": "Exactly one emoji."})
 
 
 class HistoryQuerySchema(_Request):
@@ -80,7 +134,10 @@ class StatusBodySchema(_Request):
     status = fields.String(
         required=True,
         validate=validate.Length(min=1, max=40),
-        metadata={"description": "online, away, busy or offline; synonyms such as available, idle, dnd are accepted."},
+        metadata={
+            "enum": sorted(STATUSES),
+            "description": "online, away, busy or offline; the synonyms listed are accepted (in any case, too).",
+        },
     )
 
 
@@ -147,12 +204,16 @@ class SearchQuerySchema(_Request):
     q = fields.String(
         required=True,
         metadata={
-            "description": "The words to find, in any order (at most SEARCH_QUERY_MAX characters and 12 words). "
+            "minLength": 1,
+            "maxLength": SEARCH_QUERY_MAX,
+            "pattern": SEARCH_QUERY,
+            "description": "The words to find, in any order (at most SEARCH_QUERY_MAX characters and 12 words of "
+            "letters or digits, each at most 100 characters long; `_` and other characters separate them). "
             "Case and accents are ignored; a word of two or more characters (one, in Chinese, Japanese and "
-            "Korean) also finds the words it begins."
+            "Korean) also finds the words it begins.",
         },
     )
-    room_id = Identifier(metadata={"description": "Only this room (one of mine)."})
+    room_id = MessageIdentifier(metadata={"description": "Only this room (one of mine)."})
     cursor = fields.String(metadata={"description": "`next_cursor` of the previous page."})
     limit = fields.Integer(
         load_default=20, validate=validate.Range(min=1), metadata={"description": "Hits per page, at most 50."}

@@ -7,18 +7,48 @@ from apispec.ext.marshmallow import MarshmallowPlugin
 from marshmallow import Schema
 
 from app.chat.rules import MAX_ID_LENGTH
-from app.schemas.fields import MAX_SEQUENCE, Identifier, Sequence
+from app.schemas.fields import (
+    ID_PATTERN,
+    MAX_JSON_INTEGER,
+    MAX_SEQUENCE,
+    MAX_VERSION,
+    MIN_JSON_INTEGER,
+    USER_ID_TEXT,
+    VERSION_PATTERN,
+    Identifier,
+    MessageIdentifier,
+    Sequence,
+    UserIdentifier,
+    Version,
+    with_null,
+)
 
 OPENAPI_VERSION = "3.1.0"
+MAX_ID_INTEGER = 10**19 - 1  # the most digits a room or message id has (19)
 
 
 def _ranges(self, field, **kwargs) -> dict:
-    """What the custom fields enforce, stated in the documents."""
-    if isinstance(field, Identifier):
-        return {"type": ["string", "integer"], "minLength": 1, "maxLength": MAX_ID_LENGTH}
-    if isinstance(field, Sequence):
-        return {"minimum": 0, "maximum": MAX_SEQUENCE}
-    return {}
+    """What the custom fields enforce, stated in the documents (the string bounds apply to an id given as a
+    string, the numeric ones to one given as a number: JSON Schema applies each to its own type)."""
+    if isinstance(field, MessageIdentifier):
+        found = {"type": ["string", "integer"], "pattern": ID_PATTERN, "minimum": 1, "maximum": MAX_ID_INTEGER}
+    elif isinstance(field, Identifier):
+        found = {
+            "type": ["string", "integer"],
+            "minLength": 1,
+            "maxLength": MAX_ID_LENGTH,
+            "minimum": MIN_JSON_INTEGER,
+            "maximum": MAX_JSON_INTEGER,
+        }
+        if isinstance(field, UserIdentifier):  # the text rule, stated once in the document's components
+            found.update(USER_ID_TEXT)
+    elif isinstance(field, Version):
+        found = {"type": ["string", "integer"], "pattern": VERSION_PATTERN, "minimum": 0, "maximum": MAX_VERSION}
+    elif isinstance(field, Sequence):
+        found = {"minimum": 0, "maximum": MAX_SEQUENCE}
+    else:
+        return {}
+    return with_null(found, field)
 
 
 def new_spec(title: str, version: str, description: str) -> tuple[APISpec, MarshmallowPlugin]:
