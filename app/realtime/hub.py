@@ -79,6 +79,11 @@ class Hub:
             for name, handler in table.items()
         }
 
+    @property
+    def max_pending_frames(self) -> int:
+        """Frames a session may have waiting to be written before it is cut off (MAX_PENDING_FRAMES)."""
+        return self._options.max_pending_frames
+
     def register(self, dialect: Dialect) -> None:
         """Count a dialect's traffic under its name (each dialect once, before its first session)."""
         self.stats.register(dialect.name, dialect.operations, dialect.frames)
@@ -117,7 +122,7 @@ class Hub:
             if self.draining:
                 raise ChatError(Code.UNAVAILABLE, "this node is shutting down; connect to another one")
             token = credentials.token
-            profile = self._verifier.verify(token if isinstance(token, str) else None)
+            profile = await self._verifier.verify(token if isinstance(token, str) else None)
             if credentials.user_id is not None and credentials.user_id != profile.id:
                 raise ChatError(Code.USER_MISMATCH, "the user id does not match the token's subject")
             device = Device(

@@ -9,8 +9,11 @@ and refusals become frames. This module does the rest, alike for all of them:
   bare 1006, with no reason);
 - a reader that takes one frame at a time, in order: JSON that does not parse, a binary frame, a frame
   the dialect cannot decode, and a refused operation are each answered with the dialect's error frame,
-  and the connection stays open. A frame over MAX_FRAME_BYTES closes the connection with 1009 (message
-  too big), as WebSocket servers do: it cannot be skipped without being read;
+  and the connection stays open. While half of MAX_PENDING_FRAMES wait to be written, the reader reads
+  no further (back-pressure): a client that writes frames faster than its answers can be written (a
+  flood of bad frames, each answered at once) is slowed down, not cut off as a slow consumer. A frame
+  over MAX_FRAME_BYTES closes the connection with 1009 (message too big), as WebSocket servers do: it
+  cannot be skipped without being read;
 - a writer task per connection that drains the session's bounded queue of frames (`WebSocketTransport`),
   so a slow reader never blocks delivery to others: past MAX_PENDING_FRAMES it is cut off;
 - WebSocket pings every PING_INTERVAL seconds, so a peer that vanished is noticed.
@@ -112,13 +115,15 @@ def frame(data: object) -> bytes:
 class WebSocketTransport:
     """An aiohttp WebSocket with a queue of frames and the task that writes them."""
 
-    __slots__ = ("_closing", "_queue", "_request", "_wake", "_writer", "ws")
+    __slots__ = ("_closing", "_drained", "_high_water", "_queue", "_request", "_wake", "_writer", "ws")
 
-    def __init__(self, ws: web.WebSocketResponse, request: web.Request) -> None:
+    def __init__(self, ws: web.WebSocketResponse, request: web.Request, high_water: int) -> None:
         self.ws = ws
         self._request = request
         self._queue: deque[bytes | Callable[[], None]] = deque()
         self._wake = asyncio.Event()
+        self._drained = asyncio.Event()  # set by the writer once the queue is back under half the high water
+        self._high_water = max(1, high_water)
         self._closing: tuple[int, str] | None = None
         self._writer: asyncio.Task | None = None
 
@@ -141,6 +146,18 @@ class WebSocketTransport:
     def backlog(self) -> int:
         return len(self._queue)
 
+    async def room_to_read(self) -> None:
+        """Return at once while fewer than `high_water` frames wait; otherwise wait until the writer has
+        brought them under half of it (or has stopped). The reader calls this before each client frame."""
+        if len(self._queue) < self._high_water or self._writer is None or self._writer.done():
+            return
+        self._drained.clear()
+        drained = asyncio.ensure_future(self._drained.wait())
+        try:
+            await asyncio.wait({drained, self._writer}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            drained.cancel()
+
     def cut(self) -> None:
         self._queue.clear()
         self._closing = (1008, "too far behind")
@@ -160,6 +177,8 @@ class WebSocketTransport:
                         item()
                     else:
                         await ws.send_frame(item, WSMsgType.TEXT)
+                    if len(self._queue) <= self._high_water // 2:
+                        self._drained.set()
                 if self._closing is not None:
                     code, reason = self._closing
                     await ws.close(code=code, message=_reason(reason))
@@ -209,7 +228,7 @@ def handler(
         ws = web.WebSocketResponse(max_msg_size=max_frame_bytes, heartbeat=ping_interval)
         if not ws.can_prepare(request).ok:
             await ws.prepare(request)  # raises the HTTP error of a request that is not a WebSocket upgrade
-        transport = WebSocketTransport(ws, request)
+        transport = WebSocketTransport(ws, request, hub.max_pending_frames // 2)
         admitted: list[object] = []
 
         async def admit(user: User) -> None:
@@ -236,6 +255,7 @@ def handler(
         transport.start()
         try:
             async for message in ws:
+                await transport.room_to_read()  # back-pressure: see the top of the module
                 if message.type is WSMsgType.TEXT:
                     await _received(hub, dialect, session, message.data)
                 elif message.type is WSMsgType.BINARY:
@@ -275,4 +295,11 @@ async def _received(hub: Hub, dialect: JsonDialect, session: Session, text: str)
         error = hub.reject(session, ChatError(Code.INVALID_PAYLOAD, "the frame is not valid JSON"))
         hub.send(session, dialect.error(error, None), "error")
         return
-    await dialect.handle(hub, session, parsed)
+    try:
+        await dialect.handle(hub, session, parsed)
+    except Exception:
+        # A bug of the dialect's decoding (the core's are caught by Hub.perform): logged with its traceback,
+        # and the frame is still answered, so the client is not left waiting and the connection serves on.
+        log.exception("handling a %s frame failed", dialect.name)
+        error = hub.reject(session, ChatError(Code.INTERNAL_ERROR, "internal error"))
+        hub.send(session, dialect.error(error, None), "error")

@@ -15,6 +15,8 @@ One socket per user, following every conversation of the user from the start (no
 
 from __future__ import annotations
 
+import orjson
+
 from app.chat import events
 from app.chat.errors import ChatError, Code
 from app.chat.events import Event
@@ -65,7 +67,7 @@ class FastapiDialect(JsonDialect):
         if not isinstance(message, dict):
             raise ChatError(Code.INVALID_PAYLOAD, "a frame must be a JSON object with an `event`")
         event = message.get("event")
-        if event not in EVENTS:
+        if not isinstance(event, str) or event not in EVENTS:  # a list or an object is no event name
             name = event if isinstance(event, str) else None
             raise ChatError(Code.UNKNOWN_EVENT, f"Unknown event: {name}" if name else "`event` is required")
         operation, fields = EVENTS[event]
@@ -89,6 +91,10 @@ class FastapiDialect(JsonDialect):
         body: dict = {"event": "error", "message": _message(error), "code": error.code.value}
         if request is not None and "conversationId" in request.frame:
             body["conversationId"] = request.frame["conversationId"]
+            try:
+                return frame(body)
+            except orjson.JSONEncodeError:  # nested deeper than JSON is written (254 levels): not echoed
+                del body["conversationId"]
         return frame(body)
 
     def close_code(self, error: ChatError) -> int:
