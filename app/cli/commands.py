@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import gc
 import logging
+import os
 
 import redis
 
 from app.auth.tokens import mint
 from app.chat.events import SYSTEM_TOPIC, user_disabled, user_enabled
+from app.cli.instance import cannot_listen
 from app.state.bus import envelope
 from app.state.keys import Keys
 from app.storage import migrate
@@ -42,16 +45,33 @@ def serve_web(settings: Settings) -> None:
     gc.freeze()
     gc.set_threshold(50_000, 20, 20)
     server = settings.server
-    web.run_app(
-        app,
-        host=server.host,
-        port=server.port,
-        access_log=None,
-        # After the node's own drain (app.ops.shutdown), requests still running get this long.
-        shutdown_timeout=server.shutdown_timeout,
-        print=lambda text: log.info(text.strip()),
-        loop=uvloop.new_event_loop() if uvloop else asyncio.new_event_loop(),
-    )
+    try:
+        web.run_app(
+            app,
+            host=server.host,
+            port=server.port,
+            access_log=None,
+            # After the node's own drain (app.ops.shutdown), requests still running get this long.
+            shutdown_timeout=server.shutdown_timeout,
+            print=_listening,  # called once the port is bound
+            loop=uvloop.new_event_loop() if uvloop else asyncio.new_event_loop(),
+        )
+    except OSError as exc:
+        if exc.errno not in (errno.EADDRINUSE, errno.EADDRNOTAVAIL, errno.EACCES):
+            raise
+        raise cannot_listen(server.host, server.port, exc) from None
+
+
+def _listening(text: str) -> None:
+    log.info(text.strip())
+    # Started by the all-in-one: tell it the port is bound (it says "serving on" then).
+    ready = os.environ.pop("CHAT_READY_FD", None)
+    if ready:
+        try:
+            os.write(int(ready), b"1")
+            os.close(int(ready))
+        except (OSError, ValueError):
+            pass
 
 
 def run_migrations(settings: Settings) -> list[str]:

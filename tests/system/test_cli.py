@@ -43,12 +43,13 @@ def get(url: str, token: str) -> tuple[int, dict]:
         return error.code, json.loads(error.read())
 
 
-def refused_soon(url: str, token: str, timeout: float = 5.0) -> tuple[int, dict]:
-    """GET `url` until it answers 403 (nodes learn of a disabled user over pub/sub), at most `timeout` s."""
+def refused_soon(url: str, token: str, timeout: float = 5.0, wanted: int = 403) -> tuple[int, dict]:
+    """GET `url` until it answers `wanted` (nodes learn of a disabled or enabled user over pub/sub, not when
+    their user cache expires), at most `timeout` s."""
     deadline = time.monotonic() + timeout
     while True:
         status, body = get(url, token)
-        if status == 403 or time.monotonic() > deadline:
+        if status == wanted or time.monotonic() > deadline:
             return status, body
         time.sleep(0.05)
 
@@ -62,6 +63,21 @@ def test_help_of_run_py_and_of_every_command(command, system_env):
     assert done.stderr == ""
     if command is None:
         assert all(name in done.stdout for name in COMMANDS)
+    text = " ".join(done.stdout.split())  # argparse wraps lines
+    for words in HELP_SAYS[command]:
+        assert words in text, (command, words, text)
+
+
+# What each help page must say: what the command does in full, not only its name.
+HELP_SAYS = {
+    None: ["embedded Postgres and Redis", "one web node and one worker"],
+    "web": ["Socket.IO", "Phoenix Channels", "REST API", "test page", "run.py migrate"],
+    "worker": ["messages", "presence", "notifications", "outbox redrive", "rides out Redis and Postgres"],
+    "migrate": ["migrations not applied yet", "schema is up to date"],
+    "token": ["development secret in DATA_DIR", "--username"],
+    "user": ["on every node at once", "closes their live connections", "disable: refuse and disconnect",
+             "the user's id"],
+}  # fmt: skip
 
 
 def test_migrate_applies_the_schema_once_and_is_safe_to_run_again(services, system_env):
@@ -102,14 +118,14 @@ def test_a_printed_token_is_accepted_by_a_web_node(nodes, system_env):
     assert status == 401 and error["code"] == "invalid_token", error
 
 
-def test_token_with_a_username_carries_the_claim_and_an_invalid_username_is_refused(system_env):
+async def test_token_with_a_username_carries_the_claim_and_an_invalid_username_is_refused(system_env):
     env = system_env()
     auth = config.load(env, require=("auth",)).auth
     done = run_py("token", "ada-1", "--name", "Ada", "--username", "ada.lovelace@example.org", env=env)
     assert done.returncode == 0, done.stderr
     claims = jwt.decode(done.stdout.strip(), env["JWT_SECRET"], algorithms=["HS256"])
     assert (claims["sub"], claims["name"], claims["username"]) == ("ada-1", "Ada", "ada.lovelace@example.org")
-    assert TokenVerifier(auth).verify(done.stdout.strip()) == Profile("ada-1", "Ada", "ada.lovelace@example.org")
+    assert await TokenVerifier(auth).verify(done.stdout.strip()) == Profile("ada-1", "Ada", "ada.lovelace@example.org")
     plain = run_py("token", "ada-1", env=env)
     assert "username" not in jwt.decode(plain.stdout.strip(), env["JWT_SECRET"], algorithms=["HS256"])
 
@@ -157,3 +173,6 @@ async def test_a_disabled_user_is_refused_on_every_node_and_disconnected(nodes, 
     assert unknown.returncode == 1 and unknown.stderr.startswith("no user ")
     enabled = await asyncio.to_thread(run_py, "user", "enable", user, env=system_env())
     assert enabled.returncode == 0 and enabled.stdout.strip() == f"{user}: enabled"
+    for node in nodes:  # at once on every node, not after USER_CACHE_TTL (30 s)
+        status, body = await asyncio.to_thread(refused_soon, f"{node.url}/api/v1/rooms", token, 5.0, 200)
+        assert status == 200, (node.name, status, body)
