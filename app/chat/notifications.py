@@ -44,6 +44,8 @@ def plan(
     read cursor; `names`: sender id -> display name."""
     result = Plan()
     for message in messages:
+        if message.type == "system":
+            continue  # not unread (app/chat/reads.py): nobody is told of it
         for user_id in members.get(message.room_id, ()):
             if user_id == message.sender_id:
                 continue

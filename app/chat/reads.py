@@ -7,10 +7,19 @@ user's total is the sum over their rooms: no message is ever counted.
 The cursor lives in Redis (moved atomically) and is copied to Postgres by
 the flush job; readers take the larger of the two, so a Redis that lost
 its data never makes read messages unread again.
+
+What counts as unread (docs/architecture.md, "Read receipts and unread
+counts"): messages of others. One's own messages are never unread (sending
+moves the sender's cursor to the message). A system message (a direct chat
+started, members changed) is not unread either: a member who had read the
+room up to the message before it has read it too (`system_message` moves
+their cursor past it, without a receipt, since nobody read anything), and
+nobody is notified of it.
 """
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 
 from app.chat import events
@@ -110,6 +119,23 @@ class Reads:
                 events.unread_update(room_id, state.read_seq, state.unread_count, state.total_unread),
             )
         return state
+
+    async def system_message(self, room_id: str, seq: int) -> None:
+        """A system message was put at `seq` in the room: move past it the cursor of every member who had
+        read the room up to the message before, so that it never makes a read room unread. No receipt and no
+        unread:update go out (nobody read anything, and nobody's count changed). A member with unread
+        messages before it keeps it counted among them until they read the room: a cursor is one number."""
+        # The members as stored now (a member just added may not be in this node's membership cache yet), each
+        # with their cursor: the larger of Postgres's and Redis's, as everywhere else.
+        members = await self._rooms.members(room_id)
+        cursors = await asyncio.gather(*(self._log.read_cursors(m.user_id, [room_id]) for m in members))
+        flush = False
+        for member, cursor in zip(members, cursors, strict=True):
+            if seq - 1 <= max(member.last_read_seq, cursor.get(room_id, 0)) < seq:
+                _before, requested = await self._log.advance_read(member.user_id, room_id, seq)
+                flush = flush or requested
+        if flush:
+            self._flush.request()
 
     async def unread(self, actor: User) -> Unread:
         """The actor's unread count in each of their rooms."""

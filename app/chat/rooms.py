@@ -129,14 +129,18 @@ class Rooms:
         added = await self._store.add_members(room_id, new_ids, now)
         if added:
             await self._changed(room_id)
+            # The system message goes first, so that the room lists the newcomers are sent (room:added) already
+            # hold it as read (app/chat/reads.py: a system message is never unread).
+            content = f"{actor.name or actor.id} added {', '.join(added)}"
+            system = (room_id, actor.id, content, {"event": "members_added", "user_ids": added, "by": actor.id})
+            if self._limits.system_messages:
+                await self._announce(*system)
             await self._bus.publish(
                 events.room_topic(room_id), events.members_changed(room_id, added, [], room.owner_id)
             )
             for user_id in added:
                 await self._bus.publish(events.user_topic(user_id), events.room_added(room))
-            content = f"{actor.name or actor.id} added {', '.join(added)}"
-            system = (room_id, actor.id, content, {"event": "members_added", "user_ids": added, "by": actor.id})
-            await self._after_change(room_id, added, [], system)
+            await self._after_change(room_id, added, [], None)
         return await self.get(actor, room_id)
 
     async def remove_member(self, actor: User, room_id: str, user_id: str) -> None:

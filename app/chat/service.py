@@ -11,6 +11,7 @@ from app.chat.attachments import AttachmentOptions, Attachments
 from app.chat.events import Event
 from app.chat.lists import Lists
 from app.chat.messages import Messages
+from app.chat.model import Receipt
 from app.chat.notifications import Notifications
 from app.chat.ports import (
     AttachmentStore,
@@ -105,9 +106,15 @@ def build_chat(
         on_alive=viewers.keep_alive,
     )
     lists = Lists(favorite_store, room_store, user_store, access, presence, bus, clock)
-    rooms = Rooms(
-        room_store, user_store, access, timeline, log, bus, clock, limits, messages.announce, lists.members_changed
-    )
+    reads = Reads(access, room_store, timeline, log, bus, flush, clock)
+
+    async def announce(room_id: str, actor_id: str, content: str, meta: dict) -> Receipt:
+        """A system message, which is not unread for members who had read the room (Reads.system_message)."""
+        receipt = await messages.announce(room_id, actor_id, content, meta)
+        await reads.system_message(room_id, receipt.seq)
+        return receipt
+
+    rooms = Rooms(room_store, user_store, access, timeline, log, bus, clock, limits, announce, lists.members_changed)
     return Chat(
         users=Users(user_store, clock, limits.user_cache_ttl),
         rooms=rooms,
@@ -115,7 +122,7 @@ def build_chat(
         access=access,
         presence=presence,
         typing=Typing(access, bus, limits.typing_timeout),
-        reads=Reads(access, room_store, timeline, log, bus, flush, clock),
+        reads=reads,
         notifications=Notifications(notification_store, clock, limits.pending_notifications_max),
         attachments=attachments,
         lists=lists,

@@ -115,7 +115,7 @@ async def test_the_room_list_shows_groups_and_direct_rooms_with_last_message_par
             "sender": {"id": bob, "name": "Bob"},
         },
         "participants": with_bob["participants"],
-        "unreadCount": 1,
+        "unreadCount": 0,  # a system message is not unread (docs/architecture.md, "Read receipts and unread counts")
     }
     assert sorted(p["id"] for p in with_bob["participants"]) == sorted([alice, bob])
     assert team == {

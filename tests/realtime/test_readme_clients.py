@@ -69,7 +69,7 @@ async def test_the_seed_004_example_runs_against_the_server(node, rest, user_id)
         await asyncio.sleep(0.05)
 
 
-async def test_the_seed_003_example_runs_against_the_server(node, node_clients, user_id, drain, pg):
+async def test_the_seed_003_example_runs_against_the_server(node, node_clients, rest, user_id, drain, pg):
     alice, bob = user_id("alice"), user_id("bob")
     peer = await node_clients.open(node.ws(f"/ws/notifications/?token={node.token(bob, username=bob)}"), "bob")
     await peer.opened()  # bob is known by his username now
@@ -82,13 +82,15 @@ async def test_the_seed_003_example_runs_against_the_server(node, node_clients, 
     username, message, media, date_added, room = lines[0].split(" ")
     assert date_added.endswith("Z"), date_added
     assert (username, message, media) == (alice, "hello", "")
-    # "Direct chat started" and "hello" are both unread for bob (the first may come before his socket follows
-    # the new room: the count then jumps by two at once).
+    # "hello" is unread for bob; "Direct chat started", a system message, is not (docs/architecture.md, "Read
+    # receipts and unread counts").
     await peer.next(type="new_message_notification")
     await eventually(
-        lambda: peer.received(type="unread_count")[-1]["unread_count"] == before["unread_count"] + 2,
-        what="bob's unread count to take both messages",
+        lambda: peer.received(type="unread_count")[-1]["unread_count"] == before["unread_count"] + 1,
+        what="bob's unread count to take alice's message",
     )
+    status, unread = await rest.call("GET", "/api/v1/me/unread", bob)
+    assert (status, unread["total_unread"]) == (200, 1), unread  # and the room's system message never counted
     await drain()
     assert pg("select count(*) from messages where room_id = %s and content = 'hello'", (int(room),)) == [(1,)]
 

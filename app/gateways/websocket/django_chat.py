@@ -17,7 +17,9 @@ Three sockets, each a dialect of its own here (they show different events), all 
 
 `room` is the conversation's id (a string), the same for both users; a user without a username is shown
 by their user id. System messages (the "Direct chat started" of a new conversation) are not shown, as 003
-has none; they count as unread like any message, as in every dialect, until `read_messages`.
+has none, and are not unread (as in every dialect: a room read up to the message before a system message stays
+read; docs/architecture.md, "Read receipts and unread counts"): 003 counts the messages one has not read,
+and a message it never shows is not one of them.
 
 Refusals: the socket is accepted, then closed after an `error` frame: 4001 bad or missing token, 4003 a
 disabled user (oneself, or the one named), 4004 no user with that username, 4000 a conversation with
@@ -202,9 +204,13 @@ class _Counts(_Dialect):
             # a room that had unread messages is read now, and the total shown must say so.
             changed = max(0, last - read) != max(0, rooms[room_id][0] - rooms[room_id][1])
             return (self._count(session),) if changed else ()
+        if data["type"] == "system":
+            # Not shown on 003's sockets, and not unread (the core's rule, `Reads.system_message`): a room read
+            # up to the message before stays read. No notification: 003 has no such messages.
+            rooms[room_id] = (seq, seq if read >= seq - 1 else read)
+            changed = max(0, last - read) != max(0, rooms[room_id][0] - rooms[room_id][1])
+            return (self._count(session),) if changed else ()
         rooms[room_id] = (seq, read)
-        if data["type"] == "system":  # not shown on 003's sockets, but unread like any message, as everywhere
-            return (self._count(session),)
         return frame({"type": self.new_frame}), self._count(session)
 
     def _show(self, hub: Hub, session: Session, rooms: dict[str, tuple[int, int]]) -> None:
