@@ -1,5 +1,6 @@
 // The test page: a header (mode, API documents) and one or two panes, each an independent session with
-// its own token and its own Socket.IO connection. `#split` in the address opens the side-by-side mode.
+// its own token and its own Socket.IO connection. `#split` in the address opens the side-by-side mode (at load,
+// or when the address changes to it in an open tab).
 
 import { API } from "./api.js";
 import { h } from "./dom.js";
@@ -67,6 +68,11 @@ const header = h("header", { class: "app-bar" },
 body.replaceChildren(header, paneBox);
 pane("a");
 setMode(location.hash === "#split" ? "split" : "single");
+// The mode follows the address while the page is open too: `#split` typed (or a link followed) in an open tab.
+window.addEventListener("hashchange", () => {
+  const mode = location.hash === "#split" ? "split" : "single";
+  if (paneBox.dataset.mode !== mode) setMode(mode);
+});
 
 // Any refused script, style or connection shows in the first pane's log (and the console): the page
 // must run under its Content-Security-Policy without one.

@@ -322,6 +322,7 @@ export class Pane {
     this.root.dataset.tab = tab;
     this.renderDrawer();
     this.renderNav();
+    if (tab === "alerts") this.session.refreshAlertMessages(true).catch(() => {}); // edits made since they came
   }
 
   closeDrawer() {
@@ -719,6 +720,9 @@ export class Pane {
     this.renderSeen();
   }
 
+  /** "Seen by X" goes under the last message X has read that X did not write: a receipt says someone read
+   * what others wrote (one's own messages and system messages are never unread, so never "seen"). Never
+   * oneself. */
   renderSeen() {
     for (const el of this.list.querySelectorAll(".seen")) el.remove();
     const session = this.session;
@@ -730,8 +734,9 @@ export class Pane {
       if (session.user && userId === session.user.id) continue;
       let target = null;
       for (const seq of seqs) {
-        if (seq <= readSeq) target = seq;
-        else break;
+        if (seq > readSeq) break;
+        const message = timeline.messages.get(seq);
+        if (message && message.sender_id !== userId && message.type !== "system") target = seq;
       }
       if (target === null) continue;
       if (!readers.has(target)) readers.set(target, []);
@@ -846,7 +851,7 @@ export class Pane {
     const session = this.session;
     const button = (label, icon, onClick, extra = {}) => h("button", { type: "button", class: "act", title: label,
       "aria-label": label, on: { click: onClick }, ...extra }, icon);
-    const picker = h("div", { class: "picker", role: "group", "aria-label": "Reactions" },
+    const picker = h("div", { class: "picker", role: "group", "aria-label": "Reactions" }, h("div", { class: "picker-box" },
       QUICK_REACTIONS.map((emoji) => h("button", { type: "button", class: "pick", "aria-label": `React ${emoji}`,
         on: { click: () => { picker.classList.remove("open"); this.run(session.react(message, emoji)); } } }, emoji)),
       h("form", { class: "pick-other", on: { submit: (e) => {
@@ -854,7 +859,7 @@ export class Pane {
         const value = e.target.elements.emoji.value.trim();
         if (value) this.run(session.react(message, value));
         picker.classList.remove("open");
-      } } }, h("input", { name: "emoji", class: "input", maxlength: 32, placeholder: "Other", "aria-label": "Another emoji" })));
+      } } }, h("input", { name: "emoji", class: "input", maxlength: 32, placeholder: "Other", "aria-label": "Another emoji" }))));
     const actions = h("div", { class: "msg-actions" },
       button("Reply", icon("reply"), () => {
         session.setReply(message);
@@ -862,15 +867,12 @@ export class Pane {
       }),
       button("React", icon("smile"), () => {
         for (const open of this.list.querySelectorAll(".picker.open")) if (open !== picker) open.classList.remove("open");
-        // Open downwards near the top of the timeline, so the picker is never cut off by the chat's header.
-        const room = actions.getBoundingClientRect().top - this.scroller.getBoundingClientRect().top;
-        picker.classList.toggle("below", room < 140);
-        picker.classList.toggle("open");
+        picker.classList.toggle("open"); // a row under the message (page.css): it covers nothing
+        if (picker.classList.contains("open")) picker.scrollIntoView({ block: "nearest" });
       }),
       mine ? button("Edit", icon("edit"), () => this.startEdit(message)) : null,
-      mine || owner ? this.deleteButton(message) : null,
-      picker);
-    return actions;
+      mine || owner ? this.deleteButton(message) : null);
+    return [actions, picker];
   }
 
   deleteButton(message) {
@@ -1076,17 +1078,19 @@ export class Pane {
   renderAlerts() {
     const session = this.session;
     const item = (n, actions) => {
-      const room = session.rooms.get(n.room_id);
-      return h("li", { class: "alert-item" },
+      const [who, where] = session.whoAndWhere(n.sender_id, n.room_id);
+      const shown = session.alertText(n);
+      return h("li", { class: "alert-item", dataset: { roomId: n.room_id, seq: n.seq } },
         avatar(n.sender_id, n.sender_name || session.nameOf(n.sender_id), null),
         h("div", { class: "row-main" },
-          h("span", { class: "row-title" }, n.sender_name || session.nameOf(n.sender_id),
-            h("span", { class: "muted" }, ` in ${room ? session.roomTitle(room) : `room ${n.room_id}`}`)),
-          h("span", { class: "excerpt" }, n.excerpt),
+          h("span", { class: "row-title" }, session.user && n.sender_id === session.user.id ? who : n.sender_name || who,
+            h("span", { class: "muted" }, where)),
+          h("span", { class: ["excerpt", shown.deleted && "tombstone"] }, shown.text,
+            shown.edited ? h("span", { class: "edited" }, "edited") : null),
           h("span", { class: "row-sub" }, clock(n.created_at), ` · #${n.seq}`),
           h("div", { class: "row" }, actions)));
     };
-    const open = (n) => h("button", { type: "button", class: "btn small", on: { click: () => this.run(session.openRoom(n.room_id)) } }, "Open");
+    const open = (n) => h("button", { type: "button", class: "btn small", on: { click: () => this.openFromPanel(n.room_id) } }, "Open");
     const pending = session.pending.map((n) => item(n, [open(n),
       h("button", { type: "button", class: "btn small", on: { click: () => this.run(session.acknowledge([n.id]).then((count) =>
         this.toast(`${plural(count, "notification")} acknowledged`, "info"))) } }, "Acknowledge")]));
@@ -1112,11 +1116,11 @@ export class Pane {
     const session = this.session;
     const search = session.search;
     const hits = search.hits.map((hit) => {
-      const room = session.rooms.get(hit.room_id);
+      const [who, where] = session.whoAndWhere(hit.sender_id, hit.room_id);
       return h("li", { class: "hit" }, h("button", { type: "button", class: "row-button", on: { click: () => this.openHit(hit) } },
         h("span", { class: "row-main" },
-          h("span", { class: "row-title" }, session.nameOf(hit.sender_id),
-            h("span", { class: "muted" }, ` in ${room ? session.roomTitle(room) : `room ${hit.room_id}`} · ${clock(hit.created_at)}`)),
+          h("span", { class: "row-title" }, who,
+            h("span", { class: "muted" }, `${where} · ${clock(hit.created_at)}`)),
           h("span", { class: "excerpt" }, hit.excerpt.map((part) => (part.match ? h("mark", {}, part.text) : part.text))))));
     });
     replace(this.searchResults,
@@ -1128,8 +1132,15 @@ export class Pane {
         : null);
   }
 
+  /** Open a room from the side panel (a search hit, an alert): the chat comes into view, not under the panel. */
+  async openFromPanel(roomId) {
+    await this.run(this.session.openRoom(roomId));
+    if (this.layout() === "medium") this.closeDrawer(); // the drawer floats over the chat at this width
+    else if (this.layout() === "narrow") this.showChat();
+  }
+
   async openHit(hit) {
-    await this.run(this.session.openRoom(hit.room_id));
+    await this.openFromPanel(hit.room_id);
     if (await this.session.reach(hit.seq)) {
       this.renderTimeline();
       this.flash(hit.seq);

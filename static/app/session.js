@@ -103,6 +103,7 @@ export class Session {
     this.pending = []; // stored notifications (notification:pending / REST)
     this.pendingAck = null; // the notification:pending event's acknowledgement callback
     this.live = []; // notification:new
+    this.alertMessages = new Map(); // message id -> the message as it is now (Alerts show edits and deletes)
     this.replyTo = null;
     this.attachment = null; // {file, preview, uploading, ...upload answer}
     this.search = { q: "", roomOnly: false, hits: [], next: null, busy: false, done: false };
@@ -213,6 +214,20 @@ export class Session {
     if (room.type === "group") return room.name || `Room ${room.id}`;
     if (room.peer && this.user && room.peer.user_id !== this.user.id) return this.nameOf(room.peer.user_id);
     return "Notes to self";
+  }
+
+  /** Who wrote a message and where, for a list (alerts, search hits): [who, where]. A direct room is named
+   * after the other person, so it is not "Alice in Alice": her message there is "Alice · direct message",
+   * mine "You, to Alice". */
+  whoAndWhere(senderId, roomId) {
+    const room = this.rooms.get(roomId);
+    const mine = !!(this.user && senderId === this.user.id);
+    const who = mine ? "You" : this.nameOf(senderId);
+    if (!room) return [who, ` in room ${roomId}`];
+    if (room.type !== "direct") return [who, ` in ${this.roomTitle(room)}`];
+    const peer = this.peerOf(room);
+    if (!peer) return [who, " · notes to self"];
+    return mine ? [who, `, to ${this.nameOf(peer)}`] : senderId === peer ? [who, " · direct message"] : [who, ` in ${this.roomTitle(room)}`];
   }
 
   peerOf(room) {
@@ -357,7 +372,10 @@ export class Session {
     if (!this.view.chatVisible()) return;
     const last = timeline.maxSeq();
     const known = timeline.myRead;
-    if (!last || known >= last) return;
+    if (!last || known >= last) {
+      if (known) this.alertsRead(timeline.roomId, known); // read already (here or elsewhere): its alerts are done
+      return;
+    }
     timeline.myRead = last;
     this.call("room:read", { room_id: timeline.roomId, seq: last })
       .then((state) => this.applyRead(state))
@@ -368,6 +386,7 @@ export class Session {
   }
 
   applyRead(state) {
+    if (typeof state.read_seq === "number") this.alertsRead(state.room_id, state.read_seq);
     const room = this.rooms.get(state.room_id);
     if (room) {
       room.unread_count = state.unread_count;
@@ -580,6 +599,41 @@ export class Session {
     const answer = await this.api.get(`${API}/notifications`);
     this.pending = answer.notifications;
     this.view.alertsChanged();
+    await this.refreshAlertMessages(true);
+  }
+
+  /** The room is read up to `readSeq` (here or on another device): its alerts up to there are done. Live ones
+   * are dropped; pending (stored) ones are acknowledged, so they are not delivered again. */
+  alertsRead(roomId, readSeq) {
+    const done = (n) => n.room_id === roomId && n.seq <= readSeq;
+    const live = this.live.filter((n) => !done(n));
+    const acknowledged = this.pending.filter(done).map((n) => n.id).filter(Boolean);
+    if (live.length === this.live.length && !acknowledged.length) return;
+    this.live = live;
+    if (acknowledged.length) this.acknowledge(acknowledged).catch((error) => this.view.toast(error));
+    this.view.alertsChanged();
+  }
+
+  /** Read the alerts' messages as they are now (an edit or a delete since the notification), all of them or
+   * only those not read yet. Rooms one does not follow send no message:updated, so the Alerts panel asks. */
+  async refreshAlertMessages(all = false) {
+    const ids = new Set([...this.pending, ...this.live].map((n) => n.message_id).filter(Boolean));
+    for (const id of this.alertMessages.keys()) if (!ids.has(id)) this.alertMessages.delete(id);
+    const wanted = [...ids].filter((id) => all || !this.alertMessages.has(id)).slice(0, LIVE_NOTIFICATIONS_KEPT);
+    if (!wanted.length) return;
+    for (const id of wanted) if (!this.alertMessages.has(id)) this.alertMessages.set(id, null); // asked once
+    const found = await Promise.all(wanted.map((id) => this.api.get(`${API}/messages/${path(id)}`).catch(() => null)));
+    for (const message of found) if (message && message.id) this.alertMessages.set(message.id, message);
+    this.view.alertsChanged();
+  }
+
+  /** What an alert shows of its message: the text as it is now when known, else the notification's excerpt. */
+  alertText(n) {
+    const message = this.alertMessages.get(n.message_id);
+    if (!message) return { text: n.excerpt, edited: false, deleted: false };
+    if (message.deleted_at) return { text: "Message deleted", edited: false, deleted: true };
+    const text = message.content || (message.attachment ? message.attachment.name : "");
+    return { text, edited: !!message.edited_at, deleted: false };
   }
 
   dismissLive(index) {
@@ -630,6 +684,10 @@ export class Session {
   }
 
   messageUpdated(message) {
+    if (this.alertMessages.has(message.id)) {
+      this.alertMessages.set(message.id, message);
+      this.view.alertsChanged();
+    }
     const room = this.rooms.get(message.room_id);
     if (room && room.last_message && room.last_message.id === message.id) {
       room.last_message = message;
@@ -641,6 +699,10 @@ export class Session {
   }
 
   messageDeleted(deleted) {
+    if (this.alertMessages.has(deleted.id)) {
+      this.alertMessages.set(deleted.id, { ...(this.alertMessages.get(deleted.id) || {}), ...deleted });
+      this.view.alertsChanged();
+    }
     const room = this.rooms.get(deleted.room_id);
     if (room && room.last_message && room.last_message.id === deleted.id) {
       room.last_message = { ...room.last_message, content: "", attachment: null, deleted_at: deleted.deleted_at };
@@ -688,6 +750,7 @@ const HANDLERS = {
     this.pending = data.notifications || [];
     this.pendingAck = ack;
     this.view.alertsChanged();
+    this.refreshAlertMessages().catch(() => {});
   },
 
   "notification:new"(data) {
@@ -710,6 +773,7 @@ const HANDLERS = {
       this.loadMembers(data.room_id).catch(() => {});
     }
     this.view.alertsChanged();
+    this.refreshAlertMessages().catch(() => {});
   },
 
   "message:new"(message) {

@@ -1,5 +1,6 @@
 """The API documents as pages for people: /api/docs (Swagger UI, vendored, offline) and /api/docs/events
-(the AsyncAPI events as a server-rendered table), each under a strict Content-Security-Policy."""
+(the AsyncAPI document rendered on the server, laid out as AsyncAPI's viewer does), each under a strict
+Content-Security-Policy, each with the favicon."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from pathlib import Path
 
 from markupsafe import escape
 
-from app.rest.docs_pages import DOCS_PATH, EVENTS_PATH, SWAGGER_UI_VERSION, events_table
+from app.rest.docs_pages import DOCS_PATH, EVENTS_PATH, FAVICON_PATH, SWAGGER_UI_VERSION, events_table, markdown
 from app.rest.system import ASYNCAPI_PATH, DOCUMENTS, OPENAPI_PATH
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -38,6 +39,8 @@ class _Assets(HTMLParser):
             self.loaded[found["src"]] = "script"
         elif tag == "link" and found.get("rel") == "stylesheet":
             self.loaded[found["href"]] = "style"
+        elif tag == "link" and found.get("rel") == "icon":
+            self.loaded[found["href"]] = "image"
         elif tag == "img":
             self.loaded[found["src"]] = "image"
         elif tag == "a":
@@ -99,6 +102,7 @@ async def test_the_events_page_shows_every_event_and_schema_of_the_asyncapi_docu
         html = await response.text()
         csp = response.headers["Content-Security-Policy"]
     assert "default-src 'none'" in csp and "script-src" not in csp  # no script at all
+    assert "img-src 'self'" in csp  # the favicon
     page = _Assets()
     page.feed(html)
     assert [url for url, kind in page.loaded.items() if kind == "script"] == []
@@ -121,7 +125,7 @@ async def test_the_events_page_shows_every_event_and_schema_of_the_asyncapi_docu
         assert shown == {m["name"] for m in asyncapi["channels"][channel["key"]]["messages"].values()}, channel["key"]
         assert f'id="channel-{channel["key"]}"' in html
         assert f"<code>{escape(channel['address'])}</code>" in html
-        assert escape(channel["description"]) in html
+        assert channel["description_html"] in html and channel["description_html"]
     for event in table["events"]:
         assert f'id="{event["anchor"]}"' in html
         assert f"<code>{escape(event['name'])}</code>" in html, event["name"]
@@ -129,6 +133,49 @@ async def test_the_events_page_shows_every_event_and_schema_of_the_asyncapi_docu
         assert all(escape(reply["payload"]) in html for reply in event["replies"])
     for schema in asyncapi["components"]["schemas"]:
         assert f'id="schema-{schema}"' in html
+
+
+async def test_the_events_page_renders_markdown_and_schemas_as_trees_not_raw_text(api):
+    """As AsyncAPI's viewer shows a document: descriptions as Markdown (no backtick, no preformatted block),
+    each payload as its properties with their types, folded (<details>) so that the page stays short."""
+    asyncapi = api.app[DOCUMENTS]["asyncapi"]
+    async with api.client.get(EVENTS_PATH) as response:
+        html = await response.text()
+    intro = asyncapi["info"]["description"]
+    assert "`" in intro and "<pre" not in html.split('id="channel-')[0]  # the introduction is not a <pre>
+    assert markdown(intro) in html and "`" not in str(markdown(intro))
+    assert "<li><code>invalid_payload</code>: " in html  # the list of error codes is a list
+    table = events_table(asyncapi)
+    send = next(e for e in table["events"] if e["name"] == "message:send")
+    names = {child["name"]: child for child in send["payload_view"]["children"]}
+    assert names["room_id"]["required"] and not names["content"]["required"]
+    assert names["type"]["type"] == "string" and any("one of" in c for c in names["type"]["constraints"])
+    assert '<code class="prop-name">room_id</code>' in html
+    # Every payload is folded: what shows first is one line per operation.
+    assert html.count('<details class="payload') == len(table["events"]) + sum(
+        len(e["replies"]) for e in table["events"]
+    )
+    assert "<details open" not in html
+    # A shared schema is named, with a link to it, not repeated.
+    assert re.search(r'<a class="type ref" href="#schema-[\w-]+">', html)
+
+
+def test_markdown_is_a_small_safe_subset():
+    assert str(markdown("A `code` and **bold**\nwrapped line.\n\n- one\n  more\n- two")) == (
+        "<p>A <code>code</code> and <strong>bold</strong> wrapped line.</p><ul><li>one more</li><li>two</li></ul>"
+    )
+    assert str(markdown("<b>`<i>`</b>")) == "<p>&lt;b&gt;<code>&lt;i&gt;</code>&lt;/b&gt;</p>"
+
+
+async def test_the_favicon_is_served_where_browsers_ask_for_it(api):
+    async with api.client.get(FAVICON_PATH) as response:
+        assert (response.status, response.content_type) == (200, "image/svg+xml")
+        assert (await response.read()) == (ROOT / "static" / "favicon.svg").read_bytes()
+    for path in (DOCS_PATH, EVENTS_PATH):
+        async with api.client.get(path) as response:
+            page = _Assets()
+            page.feed(await response.text())
+        assert page.loaded.get("/static/favicon.svg") == "image", path
 
 
 async def test_the_events_page_renders_the_document_as_text(api):

@@ -109,17 +109,39 @@ async def test_swagger_ui_renders_every_operation_offline_under_the_csp(watched_
 
 async def test_the_events_page_shows_every_event_with_no_script(watched_page, server):
     page = watched_page.page
+    favicons: list[int] = []
+    page.on("response", lambda r: favicons.append(r.status) if "favicon" in r.url else None)
     response = await page.goto(watched_page.origin + EVENTS_PATH, wait_until="networkidle")
     assert response.status == 200
     operations = server.app[DOCUMENTS]["asyncapi"]["operations"]
-    await async_api.expect(page.locator("table tbody tr")).to_have_count(len(operations))
+    await async_api.expect(page.locator("section.event")).to_have_count(len(operations))
+    await async_api.expect(page.locator(".aa-sidebar a[href^='#op-']")).to_have_count(len(operations))
     await async_api.expect(page.locator("section.event", has_text="message:send").first).to_be_visible()
-    for channel in server.app[DOCUMENTS]["asyncapi"]["channels"]:  # one table per channel (socket)
-        await async_api.expect(page.locator(f'section.channel[id="channel-{channel}"] table')).to_be_visible()
+    for channel in server.app[DOCUMENTS]["asyncapi"]["channels"]:  # one section per channel (socket)
+        await async_api.expect(
+            page.locator(f'section.channel[id="channel-{channel}"] section.event').first
+        ).to_be_visible()
     fastapi = page.locator('section.channel[id="channel-fastapi"]')
     await async_api.expect(fastapi.locator("section.event", has_text="new_message")).to_be_visible()
+    # The introduction reads as text: Markdown rendered (no backtick shown), not a preformatted block.
+    intro = page.locator("#introduction")
+    assert "`" not in await intro.inner_text()
+    await async_api.expect(intro.locator("pre")).to_have_count(0)
+    await async_api.expect(intro.locator("li code", has_text="invalid_payload")).to_be_visible()
+    # Payloads are folded trees of properties: the page is a fraction of its former 66,000 px.
+    height = await page.evaluate("document.documentElement.scrollHeight")
+    assert height < 25_000, height
+    send = page.locator("section.event#op-message_send")
+    await send.locator("details.payload > summary").first.click()
+    payload = send.locator("details.payload").first
+    room_id = payload.locator(".prop", has=page.locator(".prop-name", has_text="room_id")).first
+    await async_api.expect(room_id.locator(".required")).to_be_visible()
+    await async_api.expect(payload.locator("details.raw pre")).to_be_hidden()  # the raw JSON only on demand
     ARTIFACTS.mkdir(exist_ok=True)
     await page.screenshot(path=str(ARTIFACTS / "api-events.png"))
+    await send.scroll_into_view_if_needed()
+    await page.screenshot(path=str(ARTIFACTS / "api-events-message-send.png"))
+    assert favicons and all(status == 200 for status in favicons), favicons
     assert watched_page.errors == []
     assert await watched_page.csp_violations() == []
     assert watched_page.foreign == []

@@ -41,9 +41,11 @@ def converse(alice: ChatPane, bob: ChatPane, bob_name: str, alice_name: str) -> 
     bob.expect_reaction(EDITED, "👍", 1)  # the edit kept the reaction
     bob.expect_reply(REPLY, EDITED)  # and the reply quotes the edited text
 
-    # Each reads the room as messages arrive: each sees the other's receipt under the last message.
-    alice.expect_seen(REPLY, bob_name)
+    # Each reads the room as messages arrive: each sees the other's receipt under the last message the other
+    # read and did not write (never under one's own message: sending is not being seen).
+    alice.expect_seen(EDITED, bob_name)
     bob.expect_seen(REPLY, alice_name)
+    expect(alice.message(REPLY).locator(".seen")).to_have_count(0, timeout=WAIT_MS)
 
     alice.send(MISTAKE)
     bob.expect_message(MISTAKE)
