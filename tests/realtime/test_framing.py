@@ -370,6 +370,22 @@ async def test_an_event_with_an_ack_id_is_acknowledged_whatever_is_wrong_with_it
     await still_serves(node, wire, namespace, room, user)
 
 
+async def test_a_client_looping_bad_packets_gets_every_refusal_but_the_log_one_line(node, wires, user_id, caplog):
+    """Each refusal is answered and counted; the WARNING log carries one line per session and interval, not one
+    per packet (a client sending bad packets in a loop would flood it)."""
+    caplog.set_level(logging.WARNING, logger="app.gateways.socketio.engine")
+    user = user_for("/", user_id)
+    room = await room_for(node, "/", user)
+    wire = await joined(node, wires, "/", user)
+    for n in range(1, 31):
+        await wire.send(f'42{n}["message:send",{{"room_id":"{room}","content":"\\ud800"}}]')
+    for n in range(1, 31):
+        assert refused("/", await wire.ack("/", n))
+    lines = [r for r in caplog.records if r.getMessage().startswith("refused a Socket.IO packet")]
+    assert len(lines) == 1, [r.getMessage() for r in lines]
+    await still_serves(node, wire, "/", room, user)
+
+
 async def test_the_issues_lone_surrogate_gets_the_canonical_refusal(node, wires, user_id, contract, no_tracebacks):
     alice = user_id("alice")
     room = await node.rest.create_room(alice)

@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sys
+import time
 import traceback
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -44,6 +45,7 @@ log = logging.getLogger(__name__)
 ACK_WANTED: ContextVar[bool] = ContextVar("ack_wanted", default=False)
 MALFORMED = "malformed Socket.IO packet"
 NOT_AN_EVENT = "an event packet must hold an array starting with the event name"
+REFUSAL_LOG_INTERVAL = 10.0  # seconds between two log lines of refusals on one Engine.IO session
 NO_BINARY = "binary attachments are not accepted: no event of this namespace takes any"
 
 
@@ -119,6 +121,7 @@ class ChatSocketServer(socketio.AsyncServer):
         self._dropping: dict[str, Dropping] = {}  # eio_sid -> the refused binary packet whose attachments arrive
         self._deadlines: dict[str, asyncio.TimerHandle] = {}  # eio_sid -> its close, while no namespace is connected
         self._tasks: set[asyncio.Task] = set()
+        self._refusals_logged: dict[str, tuple[float, int]] = {}  # eio_sid -> (next line allowed at, refusals since)
         self.manager.bound = self._bound
         self.manager.unbound = self._unbound
 
@@ -137,6 +140,7 @@ class ChatSocketServer(socketio.AsyncServer):
     async def _handle_eio_disconnect(self, eio_sid, reason):
         await super()._handle_eio_disconnect(eio_sid, reason)
         self._dropping.pop(eio_sid, None)
+        self._refusals_logged.pop(eio_sid, None)
         self._cancel_deadline(eio_sid)
 
     def _open_socket(self, eio_sid: str):
@@ -311,7 +315,7 @@ class ChatSocketServer(socketio.AsyncServer):
     ) -> None:
         """Refuse a packet with `invalid_payload`: its acknowledgement when it has an ack id and its namespace
         is connected (in that namespace's words), else the error event of the namespace answering for it."""
-        log.warning("refused a Socket.IO packet from %s: %s", eio_sid, message)
+        self._log_refusal(eio_sid, message)
         error = ChatError(Code.INVALID_PAYLOAD, message)
         binding, sid, speaker = self._speaker(eio_sid, namespace)
         ack = id is not None and speaker == (namespace or "/")
@@ -328,6 +332,19 @@ class ChatSocketServer(socketio.AsyncServer):
                 packet.ACK, namespace=speaker, id=id, data=[] if answer is None else [answer]
             )
             await self._send_packet(eio_sid, ack_packet)
+
+    def _log_refusal(self, eio_sid: str, message: str) -> None:
+        """One WARNING line per Engine.IO session every REFUSAL_LOG_INTERVAL seconds at most, saying how many
+        refusals it stands for: a client looping bad packets (bounded by its event budget) cannot flood the
+        log, and each refusal is still counted in `chat_refusals_total`."""
+        now = time.monotonic()
+        allowed_at, since = self._refusals_logged.get(eio_sid, (0.0, 0))
+        if now < allowed_at:
+            self._refusals_logged[eio_sid] = (allowed_at, since + 1)
+            return
+        more = f" ({since} more refused since the last line)" if since else ""
+        log.warning("refused a Socket.IO packet from %s: %s%s", eio_sid, message, more)
+        self._refusals_logged[eio_sid] = (now + REFUSAL_LOG_INTERVAL, 0)
 
     async def _close(self, eio_sid: str, namespace: str | None, reason: str) -> None:
         """A framing error the stream cannot recover from: the reason in the namespace's error event, Socket.IO's
