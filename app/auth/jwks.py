@@ -46,11 +46,26 @@ class JwksError(Exception):
     """The key set could not be loaded (unreachable, not JSON, no usable key)."""
 
 
-def parse_jwks(document: object) -> dict[str, jwt.PyJWK]:
-    """kid -> key for the usable signing keys of a JWKS document. Raises JwksError when there are none."""
+# kid -> (the algorithm the key declares, or None; the key)
+KeySet = dict[str, tuple[str | None, jwt.PyJWK]]
+
+
+def prepared_key(algorithm: str, key: object) -> object | None:
+    """`key` (a PEM or a key object) as `algorithm` verifies with it, or None when it cannot (another key type
+    or curve, or no key at all). A private key is taken for its public half."""
+    try:
+        prepared = jwt.get_algorithm_by_name(algorithm).prepare_key(key)  # checks the key's type and curve
+    except Exception:  # PyJWT and cryptography refuse a key in several ways; all mean "not for this algorithm"
+        return None
+    public = getattr(prepared, "public_key", None)
+    return public() if callable(public) else prepared
+
+
+def parse_jwks(document: object) -> KeySet:
+    """The usable signing keys of a JWKS document. Raises JwksError when there are none."""
     if not isinstance(document, dict) or not isinstance(document.get("keys"), list):
         raise JwksError('not a JWK Set (an object with a "keys" list)')
-    keys: dict[str, jwt.PyJWK] = {}
+    keys: KeySet = {}
     for entry in document["keys"]:
         if not isinstance(entry, dict) or entry.get("use", "sig") != "sig" or entry.get("kty") not in ("RSA", "EC"):
             continue
@@ -58,30 +73,24 @@ def parse_jwks(document: object) -> dict[str, jwt.PyJWK]:
             key = jwt.PyJWK(entry)
         except jwt.PyJWTError:
             continue  # an algorithm or curve PyJWT does not support: not one of ours
-        keys[str(entry.get("kid") or "")] = key
+        keys[str(entry.get("kid") or "")] = (entry.get("alg"), key)
     if not keys:
         raise JwksError("the JWK Set holds no RSA or EC signing key")
     return keys
 
 
-def key_for(keys: dict[str, jwt.PyJWK], kid: object, algorithm: str) -> object | None:
+def key_for(keys: KeySet, kid: object, algorithm: str) -> object | None:
     """The key `kid` names, prepared for `algorithm`; None when there is no such key or it cannot verify that
     algorithm. A token without a `kid` may use the set's only key."""
     if isinstance(kid, str):
-        jwk = keys.get(kid)
+        found = keys.get(kid)
     elif kid is None and len(keys) == 1:
-        jwk = next(iter(keys.values()))
+        found = next(iter(keys.values()))
     else:
-        jwk = None
-    if jwk is None:
+        found = None
+    if found is None or found[0] not in (None, algorithm):
         return None
-    declared = jwk._jwk_data.get("alg")
-    if declared is not None and declared != algorithm:
-        return None
-    try:
-        return jwt.get_algorithm_by_name(algorithm).prepare_key(jwk.key)  # checks the key's type and curve
-    except Exception:  # PyJWT and cryptography refuse a key in several ways; all mean "not for this algorithm"
-        return None
+    return prepared_key(algorithm, found[1].key)
 
 
 class JwksKeys:
@@ -106,7 +115,7 @@ class JwksKeys:
         self._max_age = max_age
         self._timeout = timeout
         self._monotonic = monotonic
-        self._keys: dict[str, jwt.PyJWK] | None = None
+        self._keys: KeySet | None = None
         self._loaded_at = float("-inf")  # when the set held was loaded
         self._tried_at = float("-inf")  # when a load was last begun, whatever came of it
         self._loading: asyncio.Task | None = None
@@ -116,13 +125,12 @@ class JwksKeys:
         """The key that verifies a token of `algorithm` naming `kid`. Raises INVALID_TOKEN for a key the set
         does not hold (after a refresh where one is due), UNAVAILABLE when no set could be loaded yet."""
         now = self._monotonic()
+        found = None if self._keys is None else key_for(self._keys, kid, algorithm)
         stale = now - self._loaded_at >= self._max_age
-        found = None if self._keys is None or stale else key_for(self._keys, kid, algorithm)
-        if found is None and (self._keys is None or now - self._tried_at >= self._refresh_interval):
+        due = self._keys is None or now - self._tried_at >= self._refresh_interval
+        if (found is None or stale) and due:  # a failed load keeps the set held: look again in whichever is held
             await self._load()
             found = None if self._keys is None else key_for(self._keys, kid, algorithm)
-        elif found is None and self._keys is not None:
-            found = key_for(self._keys, kid, algorithm)  # stale but not yet due to be fetched again
         if found is not None:
             return found
         if self._keys is None:

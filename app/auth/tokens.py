@@ -30,7 +30,7 @@ from pathlib import Path
 
 import jwt
 
-from app.auth.jwks import JwksKeys
+from app.auth.jwks import JwksKeys, prepared_key
 from app.chat.errors import ChatError, Code
 from app.chat.model import Profile
 from app.chat.rules import check_user_id, check_username
@@ -65,17 +65,6 @@ def strip_bearer(token: str | None) -> str:
     return "" if token.lower() == "bearer" else token
 
 
-def _prepared(algorithm: str, pem: str) -> object | None:
-    """The public key of `pem` as `algorithm` verifies with it, or None when it cannot (another key type or
-    curve, or no key at all)."""
-    try:
-        key = jwt.get_algorithm_by_name(algorithm).prepare_key(pem)
-    except Exception:  # PyJWT and cryptography refuse a key in several ways; all mean "not for this algorithm"
-        return None
-    public = getattr(key, "public_key", None)  # a private key given as JWT_PUBLIC_KEY: verify with its public half
-    return public() if callable(public) else key
-
-
 def verification_keys(config: AuthConfig) -> dict[str, object]:
     """algorithm -> the key that verifies it, for exactly the algorithms allowed. Raises ConfigError when a
     configured algorithm cannot be served by the configured key, or when JWT_PUBLIC_KEY is no usable key."""
@@ -89,7 +78,7 @@ def verification_keys(config: AuthConfig) -> dict[str, object]:
     pem = _pem(config.jwt_public_key, "JWT_PUBLIC_KEY")
     usable: dict[str, object] = {}  # every asymmetric algorithm the key can verify
     for name in sorted(SUPPORTED_ALGORITHMS):
-        if pem and not name.startswith("HS") and (key := _prepared(name, pem)) is not None:
+        if pem and not name.startswith("HS") and (key := prepared_key(name, pem)) is not None:
             usable[name] = key
     if pem and not usable:
         raise ConfigError(

@@ -169,6 +169,9 @@ class MessageLog(Protocol):
 
     async def read_cursors(self, user_id: str, room_ids: Sequence[str]) -> dict[str, int]: ...
 
+    async def members_read_cursors(self, room_id: str, user_ids: Sequence[str]) -> dict[str, int]:
+        """Each user's read cursor in one room (users without one left out), in one round trip."""
+
     async def pending_by_id(self, message_id: str) -> Message | None:
         """A not-yet-persisted message, by id."""
 

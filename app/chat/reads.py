@@ -128,13 +128,10 @@ class Reads:
         # The members as stored now (a member just added may not be in this node's membership cache yet), each
         # with their cursor: the larger of Postgres's and Redis's, as everywhere else.
         members = await self._rooms.members(room_id)
-        cursors = await asyncio.gather(*(self._log.read_cursors(m.user_id, [room_id]) for m in members))
-        flush = False
-        for member, cursor in zip(members, cursors, strict=True):
-            if seq - 1 <= max(member.last_read_seq, cursor.get(room_id, 0)) < seq:
-                _before, requested = await self._log.advance_read(member.user_id, room_id, seq)
-                flush = flush or requested
-        if flush:
+        cursors = await self._log.members_read_cursors(room_id, [m.user_id for m in members])
+        caught_up = [m.user_id for m in members if seq - 1 <= max(m.last_read_seq, cursors.get(m.user_id, 0)) < seq]
+        moved = await asyncio.gather(*(self._log.advance_read(user_id, room_id, seq) for user_id in caught_up))
+        if any(requested for _before, requested in moved):
             self._flush.request()
 
     async def unread(self, actor: User) -> Unread:

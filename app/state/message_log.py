@@ -205,6 +205,16 @@ class RedisMessageLog:
         return {room_id: int(value) for room_id, value in zip(room_ids, values, strict=True) if value is not None}
 
     @translate_errors
+    async def members_read_cursors(self, room_id: str, user_ids: Sequence[str]) -> dict[str, int]:
+        if not user_ids:
+            return {}
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for user_id in user_ids:
+                pipe.hget(self._keys.read_cursors(user_id), room_id)
+            values = await pipe.execute()
+        return {user_id: int(value) for user_id, value in zip(user_ids, values, strict=True) if value is not None}
+
+    @translate_errors
     async def advance_read(self, user_id: str, room_id: str, seq: int) -> tuple[int, bool]:
         before, flush = await self._advance_read(
             keys=[self._keys.read_cursors(user_id), self._keys.dirty("reads"), self._keys.flush_requested],
