@@ -16,7 +16,7 @@ same workers. Reactions are small toggles written straight to Postgres.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -27,6 +27,7 @@ from app.chat.errors import ChatError, Code
 from app.chat.ids import first_id_at
 from app.chat.model import Attachment, Change, Message, MessageType, ReactionGroup, Receipt, User
 from app.chat.ports import (
+    Appended,
     Clock,
     IdGenerator,
     MessageLog,
@@ -177,9 +178,13 @@ class Messages:
         self._persist.submit(room_id, receipt.seq)
         return Sent(receipt, duplicate=False)
 
-    async def announce(self, room_id: str, actor_id: str, content: str, meta: dict) -> Receipt:
+    async def announce(
+        self, room_id: str, actor_id: str, content: str, meta: dict, readers: Mapping[str, int]
+    ) -> Appended:
         """A system message (a direct chat started, members added or removed) in the room's timeline,
-        so every member sees it in order with the messages; it spends no one's quota."""
+        so every member sees it in order with the messages; it spends no one's quota. It is not unread:
+        each of `readers` (the members, with their persisted read cursors) who had read the room up to the
+        message before has read it too, moved in the same step as the append (app/chat/reads.py)."""
         message = Message(
             id=str(self._ids.next()),
             room_id=room_id,
@@ -192,9 +197,9 @@ class Messages:
             meta=meta,
         )
         quota = Quota("system", room_id, 1000.0, 1000)
-        appended = await self._append(message, quota)
+        appended = await self._append(message, quota, readers)
         self._persist.submit(room_id, appended.receipt.seq)
-        return appended.receipt
+        return appended
 
     async def edit(self, actor: User, message_id: str, content: str) -> Message:
         """Replace the content of one's own message. Raises MESSAGE_NOT_FOUND, NOT_SENDER,
@@ -391,9 +396,9 @@ class Messages:
         self._persist.submit_change(message.id)
         return changed
 
-    async def _append(self, message: Message, quota: Quota):
+    async def _append(self, message: Message, quota: Quota, readers: Mapping[str, int] | None = None) -> Appended:
         try:
-            return await self._log.append(message, self._limits.idempotency_ttl, quota)
+            return await self._log.append(message, self._limits.idempotency_ttl, quota, readers)
         except SequenceUnknown:
             await self._timeline.seed([message.room_id])
-            return await self._log.append(message, self._limits.idempotency_ttl, quota)
+            return await self._log.append(message, self._limits.idempotency_ttl, quota, readers)

@@ -7,7 +7,7 @@ knows SQL, Redis or sockets.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, AsyncIterator, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import NamedTuple, Protocol
@@ -143,16 +143,21 @@ class MessageStore(Protocol):
 class Appended:
     receipt: Receipt
     duplicate: bool
+    flush: bool = False  # readers' cursors moved: a flush of read cursors should be requested
 
 
 class MessageLog(Protocol):
     """The hot path (Redis): sequence numbers, not-yet-persisted messages, idempotency."""
 
-    async def append(self, message: Message, idempotency_ttl: int, quota: Quota) -> Appended:
+    async def append(
+        self, message: Message, idempotency_ttl: int, quota: Quota, readers: Mapping[str, int] | None = None
+    ) -> Appended:
         """Atomically: take a token of `quota`, give `message` the room's next seq, keep it
         until it is persisted, remember its receipt under (sender, client_ref), move the
         sender's read cursor, and publish a MESSAGE_NEW event (the message's record) to
-        the room's topic, so every node sees a room's messages in seq order.
+        the room's topic, so every node sees a room's messages in seq order. `readers`
+        (user id -> persisted read cursor): each whose cursor was at the message before
+        has it moved onto this one in the same step (a system message is never unread).
 
         A (sender, client_ref) seen before returns the first receipt and does nothing else
         (it spends no quota). Raises RateLimited when the quota is spent and SequenceUnknown
@@ -168,9 +173,6 @@ class MessageLog(Protocol):
         """The not-yet-persisted messages among (room_id, seq) pairs."""
 
     async def read_cursors(self, user_id: str, room_ids: Sequence[str]) -> dict[str, int]: ...
-
-    async def members_read_cursors(self, room_id: str, user_ids: Sequence[str]) -> dict[str, int]:
-        """Each user's read cursor in one room (users without one left out), in one round trip."""
 
     async def pending_by_id(self, message_id: str) -> Message | None:
         """A not-yet-persisted message, by id."""

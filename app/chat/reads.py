@@ -12,14 +12,14 @@ What counts as unread (docs/architecture.md, "Read receipts and unread
 counts"): messages of others. One's own messages are never unread (sending
 moves the sender's cursor to the message). A system message (a direct chat
 started, members changed) is not unread either: a member who had read the
-room up to the message before it has read it too (`system_message` moves
-their cursor past it, without a receipt, since nobody read anything), and
-nobody is notified of it.
+room up to the message before it has read it too. Their cursor is moved
+onto it in the same step as the append (`MessageLog.append`'s readers, from
+the core's `announce`), so no room list read in between counts it; no
+receipt goes out, since nobody read anything, and nobody is notified of it.
 """
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
 
 from app.chat import events
@@ -119,20 +119,6 @@ class Reads:
                 events.unread_update(room_id, state.read_seq, state.unread_count, state.total_unread),
             )
         return state
-
-    async def system_message(self, room_id: str, seq: int) -> None:
-        """A system message was put at `seq` in the room: move past it the cursor of every member who had
-        read the room up to the message before, so that it never makes a read room unread. No receipt and no
-        unread:update go out (nobody read anything, and nobody's count changed). A member with unread
-        messages before it keeps it counted among them until they read the room: a cursor is one number."""
-        # The members as stored now (a member just added may not be in this node's membership cache yet), each
-        # with their cursor: the larger of Postgres's and Redis's, as everywhere else.
-        members = await self._rooms.members(room_id)
-        cursors = await self._log.members_read_cursors(room_id, [m.user_id for m in members])
-        caught_up = [m.user_id for m in members if seq - 1 <= max(m.last_read_seq, cursors.get(m.user_id, 0)) < seq]
-        moved = await asyncio.gather(*(self._log.advance_read(user_id, room_id, seq) for user_id in caught_up))
-        if any(requested for _before, requested in moved):
-            self._flush.request()
 
     async def unread(self, actor: User) -> Unread:
         """The actor's unread count in each of their rooms."""

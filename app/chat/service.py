@@ -109,10 +109,13 @@ def build_chat(
     reads = Reads(access, room_store, timeline, log, bus, flush, clock)
 
     async def announce(room_id: str, actor_id: str, content: str, meta: dict) -> Receipt:
-        """A system message, which is not unread for members who had read the room (Reads.system_message)."""
-        receipt = await messages.announce(room_id, actor_id, content, meta)
-        await reads.system_message(room_id, receipt.seq)
-        return receipt
+        """A system message, which is not unread for members who had read the room (app/chat/reads.py)."""
+        # The members as stored now (a member just added may not be in this node's membership cache yet).
+        readers = {member.user_id: member.last_read_seq for member in await room_store.members(room_id)}
+        appended = await messages.announce(room_id, actor_id, content, meta, readers)
+        if appended.flush:
+            flush.request()
+        return appended.receipt
 
     rooms = Rooms(room_store, user_store, access, timeline, log, bus, clock, limits, announce, lists.members_changed)
     return Chat(

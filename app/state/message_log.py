@@ -3,14 +3,15 @@
 `append` is one Lua script and one round trip, so a message takes a token
 of its sender's quota, gets its seq, enters the outbox (where it stays
 until a worker has committed it to Postgres), is remembered under
-(sender, client_ref), moves the sender's read cursor and is published to
-its room all at once or not at all. Publishing inside the script makes
-every node see a room's messages in seq order.
+(sender, client_ref), moves the sender's read cursor (and, for a system
+message, the cursors of the members who had read the room) and is
+published to its room all at once or not at all. Publishing inside the
+script makes every node see a room's messages in seq order.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import orjson
 from redis.asyncio import Redis
@@ -26,13 +27,18 @@ from app.state.presence import MARK
 from app.state.rate_limit import GCRA_FUNCTION, gcra_args
 
 # KEYS: 1 seq counter, 2 outbox hash, 3 outbox-since zset, 4 idempotency key, 5 sender's read cursors,
-#       6 the quota's bucket, 7 outbox ids
+#       6 the quota's bucket, 7 outbox ids, 8 dirty reads, 9 flush flag, 10... each reader's read cursors
 # ARGV: 1 message JSON up to its seq (ends with `"seq":`), 2 receipt up to its seq, 3 idempotency TTL,
 #       4 room id, 5 when the redrive is due (ms), 6 "1" when there is a client_ref, 7 channel,
-#       8 event envelope up to the message, 9 ms per quota token, 10 quota burst tolerance (ms), 11 message id
-# Returns {1, receipt}, {0, first receipt} for a resend, {-1, ''} without a counter, {-2, ms to wait}.
+#       8 event envelope up to the message, 9 ms per quota token, 10 quota burst tolerance (ms), 11 message id,
+#       then for each reader: their persisted cursor, their dirty-reads entry
+# A reader whose cursor (the larger of Redis's and the persisted one) is at the message before this one has
+# their cursor moved onto it, in the same step as the append: nobody can read the room in between.
+# Returns {1, receipt, 1 if a flush should be requested}, {0, first receipt} for a resend, {-1, ''} without a
+# counter, {-2, ms to wait}.
 _APPEND = (
     GCRA_FUNCTION
+    + MARK
     + """
 if ARGV[6] == '1' then
   local prior = redis.call('GET', KEYS[4])
@@ -51,8 +57,17 @@ local receipt = ARGV[2] .. seq
 if ARGV[6] == '1' then redis.call('SET', KEYS[4], receipt, 'EX', ARGV[3]) end
 local cursor = tonumber(redis.call('HGET', KEYS[5], ARGV[4]) or '0')
 if cursor < seq then redis.call('HSET', KEYS[5], ARGV[4], seq) end
+local flush = 0
+for i = 10, #KEYS do
+  local j = 12 + (i - 10) * 2
+  local read = math.max(tonumber(redis.call('HGET', KEYS[i], ARGV[4]) or '0'), tonumber(ARGV[j]))
+  if read == seq - 1 then
+    redis.call('HSET', KEYS[i], ARGV[4], seq)
+    if mark(KEYS[8], ARGV[j + 1], KEYS[9]) == 1 then flush = 1 end
+  end
+end
 redis.call('PUBLISH', ARGV[7], ARGV[8] .. body .. '}')
-return {1, receipt}
+return {1, receipt, flush}
 """
 )
 
@@ -109,14 +124,17 @@ class RedisMessageLog:
         self._change = redis.register_script(_CHANGE)
 
     @translate_errors
-    async def append(self, message: Message, idempotency_ttl: int, quota: Quota) -> Appended:
+    async def append(
+        self, message: Message, idempotency_ttl: int, quota: Quota, readers: Mapping[str, int] | None = None
+    ) -> Appended:
+        readers = readers or {}
         record = message.record()
         del record["seq"]
         head = orjson.dumps(record)[:-1] + b',"seq":'
         receipt_head = f"{message.room_id}|{message.id}|{record['created_at']}|"
         ref = message.client_ref
         idem_key = self._keys.idempotency(message.sender_id, ref) if ref else self._keys.idempotency("", "-")
-        status, receipt = await self._append(
+        status, receipt, *flush = await self._append(
             keys=[
                 self._keys.seq(message.room_id),
                 self._keys.outbox,
@@ -125,6 +143,9 @@ class RedisMessageLog:
                 self._keys.read_cursors(message.sender_id),
                 self._keys.rate(quota.bucket, quota.key),
                 self._keys.outbox_ids,
+                self._keys.dirty("reads"),
+                self._keys.flush_requested,
+                *(self._keys.read_cursors(user_id) for user_id in readers),
             ],
             args=[
                 head,
@@ -137,6 +158,7 @@ class RedisMessageLog:
                 envelope_head(events.MESSAGE_NEW),
                 *gcra_args(quota.rate, quota.burst),
                 message.id,
+                *(arg for user_id, read in readers.items() for arg in (read, read_entry(message.room_id, user_id))),
             ],
         )
         if status == -1:
@@ -144,7 +166,8 @@ class RedisMessageLog:
         if status == -2:
             raise RateLimited(int(receipt) / 1000)
         room_id, message_id, created_at, seq = receipt.decode().split("|")
-        return Appended(Receipt(room_id, int(seq), message_id, parse_time(created_at), ref), duplicate=status == 0)
+        receipt = Receipt(room_id, int(seq), message_id, parse_time(created_at), ref)
+        return Appended(receipt, duplicate=status == 0, flush=flush == [1])
 
     @translate_errors
     async def seed(self, room_id: str, last_seq: int) -> None:
@@ -203,16 +226,6 @@ class RedisMessageLog:
             return {}
         values = await self._redis.hmget(self._keys.read_cursors(user_id), list(room_ids))
         return {room_id: int(value) for room_id, value in zip(room_ids, values, strict=True) if value is not None}
-
-    @translate_errors
-    async def members_read_cursors(self, room_id: str, user_ids: Sequence[str]) -> dict[str, int]:
-        if not user_ids:
-            return {}
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for user_id in user_ids:
-                pipe.hget(self._keys.read_cursors(user_id), room_id)
-            values = await pipe.execute()
-        return {user_id: int(value) for user_id, value in zip(user_ids, values, strict=True) if value is not None}
 
     @translate_errors
     async def advance_read(self, user_id: str, room_id: str, seq: int) -> tuple[int, bool]:

@@ -105,6 +105,33 @@ async def test_append_moves_the_senders_read_cursor_forward_only(log, keys, redi
     assert await log.read_cursors("ann", ["17"]) == {"17": 50}
 
 
+async def test_readers_caught_up_with_the_room_are_moved_onto_the_message_in_the_same_step(
+    log, keys, redis_client, message
+):
+    """A system message's readers: each whose cursor (Redis's or the persisted one, the larger) was at the
+    message before is moved onto it and marked for the flush; the others, and the non-readers, stay."""
+    await log.seed("31", 4)
+    await redis_client.hset(keys.read_cursors("ann"), "31", 4)  # caught up in Redis
+    await redis_client.hset(keys.read_cursors("bob"), "31", 2)  # behind in Redis, caught up in Postgres
+    await redis_client.hset(keys.read_cursors("cid"), "31", 3)  # behind
+    await redis_client.hset(keys.read_cursors("eve"), "31", 4)  # caught up, but not a reader
+    await redis_client.delete(keys.flush_requested, keys.dirty("reads"))
+    readers = {"ann": 0, "bob": 4, "cid": 1, "dan": 4}  # dan: nothing in Redis, caught up in Postgres
+    appended = await log.append(message("31", "sys"), TTL, PLENTY, readers)
+    assert appended.receipt.seq == 5 and appended.flush
+    cursors = {user: (await log.read_cursors(user, ["31"])).get("31") for user in ("ann", "bob", "cid", "dan", "eve")}
+    assert cursors == {"ann": 5, "bob": 5, "cid": 3, "dan": 5, "eve": 4}
+    marked = await redis_client.smembers(keys.dirty("reads"))
+    assert {m.decode() for m in marked} == {"31:ann", "31:bob", "31:dan"}
+    # The next message: nobody is at the message before it any more but the sender, so nothing moves.
+    again = await log.append(message("31", "sys"), TTL, PLENTY, {"cid": 1})
+    assert again.receipt.seq == 6 and not again.flush
+    assert await log.read_cursors("cid", ["31"]) == {"31": 3}
+    # An ordinary message names no readers and moves nobody's cursor but its sender's.
+    await log.append(message("31", "eve"), TTL, PLENTY)
+    assert (await log.read_cursors("ann", ["31"]), await log.read_cursors("eve", ["31"])) == ({"31": 5}, {"31": 7})
+
+
 async def test_every_message_is_published_to_its_room_with_its_record(log, keys, message, subscribe):
     await log.seed("20", 0)
     subscriber = await subscribe(keys.channel(events.room_topic("20")))
