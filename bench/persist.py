@@ -9,12 +9,13 @@ ten senders, all offline: each message stores ten pending notifications).
 The start-up of an idle worker is measured and subtracted. Also measures
 `insert_batch` alone, the ceiling without RQ and Redis.
 
-    python -m bench.persist [--messages 200000] [--batch 500] [--processes 1]
+    python -m bench.persist [--messages 200000] [--batch 500] [--processes 1] [--persist-only]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import itertools
 import subprocess
 import sys
@@ -22,6 +23,7 @@ import time
 from datetime import UTC, datetime
 
 import orjson
+import psycopg2
 
 from app.chat.model import Message
 from app.jobs.names import PERSIST_MESSAGES
@@ -31,7 +33,7 @@ from app.storage.database import open_database
 from app.storage.messages import insert_batch
 from app.storage.rooms import add_members, create_group
 from app.storage.users import ensure_users
-from bench.common import ROOT, Stage
+from bench.common import ADMIN_URL, ROOT, Stage
 
 ROOMS = 100
 SENDERS_PER_ROOM = 10
@@ -97,7 +99,17 @@ def drain_seconds(stage: Stage, processes: int, queue: str) -> float:
     return time.perf_counter() - started
 
 
-def run(messages: int, batch: int, processes: int) -> dict:
+def _checkpoint() -> None:
+    """Start from clean shared buffers: a previous run (its two million notifications) leaves them full of
+    dirty pages, which the next run's inserts would otherwise write out themselves. Needs a superuser."""
+    with contextlib.closing(psycopg2.connect(ADMIN_URL)) as connection:
+        connection.autocommit = True
+        with contextlib.suppress(psycopg2.Error):
+            connection.cursor().execute("CHECKPOINT")
+
+
+def run(messages: int, batch: int, processes: int, notify: bool = True) -> dict:
+    _checkpoint()
     stage = Stage()
     try:
         db = open_database(stage.database_url, application_name="bench")
@@ -112,6 +124,10 @@ def run(messages: int, batch: int, processes: int) -> dict:
         if stored != messages or left:
             raise RuntimeError(f"persisted {stored} of {messages}, {left} left in the outbox")
 
+        result = {"messages": messages, "batch": batch, "processes": processes, "seconds": elapsed}
+        result |= {"rate": messages / elapsed, "idle_worker_seconds": idle}
+        if not notify:
+            return result
         notify_elapsed = drain_seconds(stage, processes, NOTIFICATIONS_QUEUE) - idle
         notified = db.execute_sql("SELECT count(*) FROM notifications").fetchone()[0]
         if notified != messages * SENDERS_PER_ROOM:  # everyone in the room but the sender
@@ -125,13 +141,7 @@ def run(messages: int, batch: int, processes: int) -> dict:
             insert_batch(db, raw[i : i + batch])
         raw_elapsed = time.perf_counter() - started
         db.close()
-        return {
-            "messages": messages,
-            "batch": batch,
-            "processes": processes,
-            "seconds": elapsed,
-            "rate": messages / elapsed,
-            "idle_worker_seconds": idle,
+        return result | {
             "insert_batch_rate": len(raw) / raw_elapsed,
             "notifications": notified,
             "notify_seconds": notify_elapsed,
@@ -146,13 +156,21 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=200_000)
     parser.add_argument("--batch", type=int, default=500)
     parser.add_argument("--processes", type=int, default=1)
+    parser.add_argument(
+        "--persist-only", action="store_true", help="time persistence alone (no notifications, no insert_batch)"
+    )
     args = parser.parse_args()
-    result = run(args.messages, args.batch, args.processes)
-    print(
+    result = run(args.messages, args.batch, args.processes, notify=not args.persist_only)
+    persisted = (
         f"{result['processes']} worker process(es), {result['batch']} messages per job: "
         f"{result['rate']:,.0f} messages/s persisted ({result['messages']:,} in {result['seconds']:.2f} s; "
-        f"idle worker start-up {result['idle_worker_seconds']:.2f} s subtracted); "
-        f"insert_batch alone: {result['insert_batch_rate']:,.0f} rows/s; then notifications for "
+        f"idle worker start-up {result['idle_worker_seconds']:.2f} s subtracted)"
+    )
+    if args.persist_only:
+        print(persisted)
+        return
+    print(
+        f"{persisted}; insert_batch alone: {result['insert_batch_rate']:,.0f} rows/s; then notifications for "
         f"{result['notified_messages_rate']:,.0f} messages/s ({result['notifications']:,} stored in "
         f"{result['notify_seconds']:.2f} s)"
     )

@@ -41,17 +41,22 @@ def run(fields: list[str]) -> dict:
             left = {r["id"] for r in result.collided} - set(moved)
             records = [moved.get(r["id"], r) for r in records if r["id"] not in left]
         present = apply_changes(db, changes)
-    new = [record for record in records if record.get("type") != "system"]
-    if new:
-        # Before the outbox is cleared: a crash in between persists (a no-op) and notifies again,
-        # and stored notifications are unique per (user, message).
-        length = runtime.settings.notifications.notification_excerpt_length
-        trimmed = [{**record, "content": excerpt(_shown(record), length)} for record in new]
-        enqueue_notify(runtime.queue(NOTIFICATIONS_QUEUE), trimmed, runtime.settings.queue.retry_intervals)
-    runtime.outbox.done(
-        message_fields + [outbox_field(str(r["room_id"]), r["seq"]) for r in moved.values()],
-        list({record["id"] for record in records} | set(moved)),
-    )
+    retry_intervals = runtime.settings.queue.retry_intervals
+    # The follow-up jobs are enqueued and the outbox cleared in one Redis transaction, after the commit: a
+    # crash before it leaves the batch in the outbox, and the redrive persists it again (a no-op) and
+    # enqueues them again; stored notifications are unique per (user, message).
+    with runtime.redis.pipeline(transaction=True) as pipe:
+        new = [record for record in records if record.get("type") != "system"]
+        if new:
+            length = runtime.settings.notifications.notification_excerpt_length
+            trimmed = [{**record, "content": excerpt(_shown(record), length)} for record in new]
+            enqueue_notify(runtime.queue(NOTIFICATIONS_QUEUE), trimmed, retry_intervals, pipeline=pipe)
+        runtime.outbox.done(
+            message_fields + [outbox_field(str(r["room_id"]), r["seq"]) for r in moved.values()],
+            list({record["id"] for record in records} | set(moved)),
+            pipeline=pipe,
+        )
+        pipe.execute()
     lost = [c.message_id for c in changes if c.message_id not in present]
     if lost:
         log.warning("changes of %d messages found no message to apply to (lost with Redis data?): %s", len(lost), lost)

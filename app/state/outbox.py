@@ -113,17 +113,26 @@ class Outbox:
             return []
         return [orjson.loads(body) for body in self._redis.hmget(self._keys.outbox, list(fields)) if body is not None]
 
-    def done(self, fields: Sequence[str], message_ids: Sequence[str] = ()) -> None:
+    def done(
+        self, fields: Sequence[str], message_ids: Sequence[str] = (), pipeline: redis.client.Pipeline | None = None
+    ) -> None:
         """Forget message fields (and their ids) whose messages are committed to Postgres. A message's
-        body never changes once appended, so a plain delete is safe."""
+        body never changes once appended, so a plain delete is safe. With `pipeline` (a transaction), the
+        commands are only queued on it, to run with whatever else the caller queued there."""
         if not fields:
             return
+        if pipeline is not None:
+            self._forget(pipeline, fields, message_ids)
+            return
         with self._redis.pipeline(transaction=True) as pipe:
-            pipe.hdel(self._keys.outbox, *fields)
-            pipe.zrem(self._keys.outbox_since, *fields)
-            if message_ids:
-                pipe.hdel(self._keys.outbox_ids, *message_ids)
+            self._forget(pipe, fields, message_ids)
             pipe.execute()
+
+    def _forget(self, pipe: redis.client.Pipeline, fields: Sequence[str], message_ids: Sequence[str]) -> None:
+        pipe.hdel(self._keys.outbox, *fields)
+        pipe.zrem(self._keys.outbox_since, *fields)
+        if message_ids:
+            pipe.hdel(self._keys.outbox_ids, *message_ids)
 
     def changes_done(self, applied: dict[str, bytes]) -> None:
         """Forget change fields committed to Postgres, each only if it still holds the body that was

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 import orjson
 import peewee
+import psycopg2.errors
 from psycopg2.extras import execute_values
 
 from app.chat.model import Attachment, Change, Message
@@ -131,18 +132,22 @@ _STAGE = (
 )
 _staged: weakref.WeakSet = weakref.WeakSet()  # the connections that have their staging table
 _COPY = f"COPY incoming_messages ({_COLUMNS}) FROM STDIN"
+_COPY_DIRECT = f"COPY messages ({_COLUMNS}) FROM STDIN"
 _INSERT = (
     f"INSERT INTO messages ({_COLUMNS}) SELECT {_COLUMNS} FROM incoming_messages ORDER BY room_id, seq "
     "ON CONFLICT DO NOTHING RETURNING id"
 )
-_LOCK_CURSORS = (
-    "SELECT 1 FROM memberships WHERE (room_id, user_id) IN (SELECT * FROM (VALUES %s) AS v (room_id, user_id)) "
-    "ORDER BY room_id, user_id FOR UPDATE"
+# The senders' read cursors, locked in (room, user) order and moved in one statement; the rows come as three
+# arrays, which psycopg2 adapts in one step (VALUES lists it composes value by value).
+_MOVE_CURSORS = """
+WITH v (room_id, user_id, seq) AS (SELECT * FROM unnest(%s::bigint[], %s::text[], %s::integer[])),
+locked AS (
+    SELECT m.room_id, m.user_id, v.seq FROM memberships m JOIN v ON m.room_id = v.room_id AND m.user_id = v.user_id
+    WHERE m.last_read_seq < v.seq ORDER BY m.room_id, m.user_id FOR UPDATE OF m
 )
-_MOVE_CURSORS = (
-    "UPDATE memberships AS m SET last_read_seq = v.seq FROM (VALUES %s) AS v (room_id, user_id, seq) "
-    "WHERE m.room_id = v.room_id AND m.user_id = v.user_id AND m.last_read_seq < v.seq"
-)
+UPDATE memberships AS m SET last_read_seq = l.seq FROM locked l
+WHERE m.room_id = l.room_id AND m.user_id = l.user_id AND m.last_read_seq < l.seq
+"""
 
 
 def insert_batch(db: peewee.PostgresqlDatabase, records: Sequence[dict]) -> int:
@@ -172,6 +177,21 @@ def insert_messages(db: peewee.PostgresqlDatabase, records: Sequence[dict]) -> I
         key = (int(r["room_id"]), r["sender_id"])
         cursors[key] = max(cursors.get(key, 0), int(r["seq"]))
     cursor_rows = sorted((room, user, seq) for (room, user), seq in cursors.items())
+    moves = [list(column) for column in zip(*cursor_rows, strict=True)]
+    # In (room, seq) order, so two workers copying overlapping batches take the unique index's entries in one
+    # order and wait for each other instead of deadlocking.
+    lines = "".join(_copy_line(r) for r in sorted(records, key=_room_seq))
+    try:
+        # Nearly always every message of a batch is new: COPY them straight into the table (its own
+        # transaction, or a savepoint inside the caller's), then move the cursors.
+        with db.atomic():
+            cursor = db.cursor()
+            cursor.copy_expert(_COPY_DIRECT, io.StringIO(lines))
+            cursor.execute(_MOVE_CURSORS, moves)
+        return Inserted(len(records), [])
+    except psycopg2.errors.UniqueViolation:
+        pass  # all undone: a retried job, a redriven message stored already, or a seq another message holds
+    # Staged, then inserted but for those (ON CONFLICT DO NOTHING).
     connection = db.connection()
     with db.atomic():
         cursor = db.cursor()
@@ -179,11 +199,10 @@ def insert_messages(db: peewee.PostgresqlDatabase, records: Sequence[dict]) -> I
             cursor.execute(_STAGE)  # IF NOT EXISTS: it may exist already (made by a call that was nested)
         if db.transaction_depth() > 1:  # inside an outer transaction: rows staged earlier in it are still there
             cursor.execute("DELETE FROM incoming_messages")
-        cursor.copy_expert(_COPY, io.StringIO("".join(_copy_line(r) for r in records)))
+        cursor.copy_expert(_COPY, io.StringIO(lines))
         cursor.execute(_INSERT)
         inserted = cursor.fetchall()
-        execute_values(cursor, _LOCK_CURSORS, [(room, user) for room, user, _ in cursor_rows], page_size=len(records))
-        execute_values(cursor, _MOVE_CURSORS, cursor_rows, page_size=len(records))
+        cursor.execute(_MOVE_CURSORS, moves)
         new = {row[0] for row in inserted}
         skipped = [r for r in records if int(r["id"]) not in new]
         # Skipped because stored already (a retried job), or because another message holds the seq.
@@ -200,6 +219,10 @@ def insert_messages(db: peewee.PostgresqlDatabase, records: Sequence[dict]) -> I
     if db.transaction_depth() == 0:  # committed: the staging table is there for good (a rollback undoes it)
         _staged.add(connection)
     return Inserted(len(inserted), [r for r in skipped if int(r["id"]) not in stored])
+
+
+def _room_seq(r: dict) -> tuple[int, int]:
+    return int(r["room_id"]), int(r["seq"])
 
 
 def _copy_line(r: dict) -> str:
