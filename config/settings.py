@@ -54,8 +54,8 @@ class ServerConfig:
     connect_timeout: float = field(
         metadata=doc(
             "Seconds an Engine.IO session may stay with no Socket.IO namespace connected (before its first connect, "
-            "after a refused one or after leaving its last); then it is closed and counted in "
-            "`chat_connect_timeouts_total`."
+            "after a refused one or after leaving its last; the clock stops while a connect is being handled); then it "
+            "is closed and counted in `chat_connect_timeouts_total`."
         )
     )
     max_pending_frames: int = field(

@@ -53,10 +53,12 @@ class Provider:
         self.keys: list[dict] = []
         self.hits = 0
         self.down = False
+        self.delay = 0.0  # seconds before each answer
         self.url = ""
 
     async def serve(self, request: web.Request) -> web.Response:
         self.hits += 1
+        await asyncio.sleep(self.delay)
         if self.down:
             return web.Response(status=503, text="unavailable")
         return web.json_response({"keys": self.keys})
@@ -222,6 +224,36 @@ async def test_a_socketio_connect_is_verified_with_the_jwks(aiohttp_server, make
             10,
         )
     assert errors and errors[0]["data"]["code"] == "invalid_token", errors
+
+
+async def test_a_connect_slower_than_connect_timeout_is_not_cut_while_it_is_handled(
+    aiohttp_server, make_settings, provider, rsa_keys
+):
+    """CONNECT_TIMEOUT closes sessions that do not connect a namespace; one whose connect is being handled (here the
+    key set is fetched for 1.5 s, as a node under a connect storm is slow) must not be cut in the middle."""
+    provider.keys = [_jwk(rsa_keys[0], "k1")]
+    provider.delay = 1.5
+    settings = make_settings(**_jwks_env(JWT_JWKS_URL=provider.url, CONNECT_TIMEOUT="0.5"))
+    server = await aiohttp_server(create_app(settings))
+    sub = _sub()
+    client = socketio.AsyncClient(reconnection=False)
+    ready = asyncio.get_running_loop().create_future()
+    client.on("session:ready", lambda data: ready.done() or ready.set_result(data))
+    try:
+        await asyncio.wait_for(
+            client.connect(
+                str(server.make_url("/")),
+                auth={"token": _token(rsa_keys[0], "k1", sub)},
+                transports=["websocket"],
+                wait_timeout=10,
+            ),
+            10,
+        )
+        assert (await asyncio.wait_for(ready, 10))["user"]["id"] == sub
+        await asyncio.sleep(1.0)  # past the deadline once more: a connected session is left alone
+        assert client.connected
+    finally:
+        await client.disconnect()
 
 
 async def test_a_jwks_file_serves_offline_setups_and_a_rewritten_file_is_read_again(app_for, tmp_path, rsa_keys):

@@ -9,7 +9,7 @@
   never held; a binary packet whose framing cannot be followed closes the connection, with the reason in the
   namespace's error event (framing.FramingError);
 - an Engine.IO session with no Socket.IO namespace connected (never, no more, or refused) is closed after
-  `connect_timeout` seconds and counted;
+  `connect_timeout` seconds and counted; the clock stops while a connect is being handled;
 - `connect` and `disconnect` sent by a client are unknown events, not calls of the server's handlers;
 - python-engineio's log (`EngineLog`): its per-packet chatter dropped, and an Engine.IO packet of a type the
   protocol does not have (the client's bad input, which the library reports as "Unknown receive error" with a
@@ -210,7 +210,14 @@ class ChatSocketServer(socketio.AsyncServer):
             return
         kind = pkt.packet_type
         if kind == packet.CONNECT:
-            await self._handle_connect(eio_sid, pkt.namespace, pkt.data)
+            # A connect being handled is not an idle session: it gets as long as signing in takes (a node under a
+            # connect storm, a JWKS being fetched); the deadline is set again if it leaves no namespace connected.
+            self._cancel_deadline(eio_sid)
+            try:
+                await self._handle_connect(eio_sid, pkt.namespace, pkt.data)
+            finally:
+                if not self.manager.has_namespace(eio_sid):
+                    self._unbound(eio_sid)
         elif kind == packet.DISCONNECT:
             await self._handle_disconnect(eio_sid, pkt.namespace, self.reason.CLIENT_DISCONNECT)
         elif kind == packet.EVENT:

@@ -36,6 +36,10 @@ class IndexedManager(socketio.AsyncManager):
                 self.bound(eio_sid)
         return sid
 
+    def has_namespace(self, eio_sid: str) -> bool:
+        """Whether the Engine.IO session has a namespace connected."""
+        return bool(self._connected.get(eio_sid))
+
     def basic_enter_room(self, sid, namespace, room, eio_sid=None):
         super().basic_enter_room(sid, namespace, room, eio_sid=eio_sid)
         self._rooms_of.setdefault((namespace, sid), set()).add(room)
