@@ -26,6 +26,12 @@ steps of a change that grow with K are timed alone from this process,
 with the node's libraries: the contacts query (Peewee on Postgres) and
 the K + 1 PUBLISHes in one pipeline (redis-py's asyncio client).
 
+Storm (--storm N, 0 to skip): N users who share one room connect, 50 at
+a time as above, each listening from its session:ready on; the figures
+are the time until the last session:ready, the time until the last
+`presence:update` arrived (the node quiet for 1 s after it), the frames
+delivered, and the node's CPU.
+
 CPU is read for the node, this process (the clients), Redis, this run's
 Postgres backends and anything else on the machine, over each window, in
 percent of one core: on a shared machine, "anything else" says how much
@@ -33,6 +39,7 @@ the figures were disturbed.
 
     python -m bench.presence [--users 200] [--concurrency 50] [--churn-seconds 10]
                              [--contacts 10,100,1000] [--listeners 100] [--subjects 10] [--seconds 4]
+                             [--storm 1000]
 """
 
 from __future__ import annotations
@@ -437,6 +444,51 @@ async def _fanout(url, token_of, ks, subject_count, listener_count, seconds, cpu
     return results
 
 
+# -- storm -------------------------------------------------------------------------------------------
+
+
+async def _storm(url: str, token_of, count: int, cpu: Cpu) -> dict:
+    users = [f"storm{i}" for i in range(count)]
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
+        await _create_room(session, url, token_of(users[0]), "storm", users[1:])
+        tokens = [token_of(user) for user in users]
+        clients = [PresenceClient(session, url) for _ in users]
+        for client in clients:
+            client.recording = True
+        before = cpu.sample()
+        started = time.perf_counter()
+        for start in range(0, count, 50):
+            await asyncio.gather(
+                *(c.connect(t) for c, t in zip(clients[start : start + 50], tokens[start : start + 50], strict=True))
+            )
+        connected = time.perf_counter() - started
+        frames, seen = -1, 0
+        while seen != frames:  # until a second passes with no frame delivered
+            frames = seen
+            await asyncio.sleep(1.0)
+            seen = sum(c.frames for c in clients)
+        after = cpu.sample()
+        last = max((c.updates[-1][2] for c in clients if c.updates), default=started)
+        for client in clients:
+            await client.close()
+    return {
+        "users": count,
+        "connected_seconds": connected,
+        "quiet_seconds": last - started,
+        "frames": frames,
+        "cpu": Cpu.share(before, after),
+        "node_cpu_seconds": after["node"] - before["node"],
+    }
+
+
+def describe_storm(r: dict) -> str:
+    return (
+        f"storm: {r['users']} users of one room connect, 50 at a time: the last session:ready after "
+        f"{r['connected_seconds']:.1f} s, the last presence:update after {r['quiet_seconds']:.1f} s "
+        f"({r['frames']:,} delivered); node CPU {r['node_cpu_seconds']:.1f} s; {describe_cpu(r['cpu'])}"
+    )
+
+
 # -- the whole run -----------------------------------------------------------------------------------
 
 
@@ -448,6 +500,7 @@ def run(
     listeners: int = 100,
     subjects: int = 10,
     seconds: float = 4,
+    storm: int = 1000,
 ) -> dict:
     stage = Stage()
     try:
@@ -470,7 +523,11 @@ def run(
             )
             print(describe_churn(churn), flush=True)
             fanout = await _fanout(url, token_of, contacts, subjects, listeners, seconds, cpu, stage, keys)
-            return {"churn": churn, "fanout": fanout}
+            result = {"churn": churn, "fanout": fanout}
+            if storm:
+                result["storm"] = await _storm(url, token_of, storm, cpu)
+                print(describe_storm(result["storm"]), flush=True)
+            return result
 
         try:
             import uvloop
@@ -529,13 +586,15 @@ def main() -> None:
     parser.add_argument("--listeners", type=int, default=100)
     parser.add_argument("--subjects", type=int, default=10)
     parser.add_argument("--seconds", type=float, default=4)
+    parser.add_argument("--storm", type=int, default=1000, help="users of one room connecting at once (0: skip)")
     args = parser.parse_args()
     if args.users % CHURN_ROOM_SIZE or args.users < CHURN_ROOM_SIZE:
         parser.error(f"--users must be a positive multiple of {CHURN_ROOM_SIZE}")
     if args.concurrency > args.users:
         parser.error("--concurrency must not exceed --users")
     contacts = tuple(int(k) for k in args.contacts.split(","))
-    run(args.users, args.concurrency, args.churn_seconds, contacts, args.listeners, args.subjects, args.seconds)
+    a = args
+    run(a.users, a.concurrency, a.churn_seconds, contacts, a.listeners, a.subjects, a.seconds, a.storm)
 
 
 if __name__ == "__main__":

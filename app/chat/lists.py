@@ -81,7 +81,7 @@ class Lists:
 
     async def people(self, actor: User) -> list[dict]:
         """Everyone who shares a room with the actor, with name and presence."""
-        return await self._persons(await self._rooms.contacts(actor.id), actor.id)
+        return await self._persons(await self._access.contacts(actor.id), actor.id)
 
     async def members_changed(self, room_id: str, added: Sequence[str], removed: Sequence[str]) -> None:
         """Push `people:update` after a room's members changed: new members and the others now know each
@@ -99,7 +99,7 @@ class Lists:
             newcomers = [by_id[u] for u in added if u in by_id]
             await self._bus.publish_many([events.user_topic(u) for u in others], events.people_update(newcomers, []))
         for user_id in removed:
-            still = set(await self._rooms.contacts(user_id))
+            still = set(await self._access.contacts(user_id))
             gone = [u for u in members if u != user_id and u not in still]
             if gone:
                 await self._bus.publish(events.user_topic(user_id), events.people_update([], gone))

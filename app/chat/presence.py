@@ -53,9 +53,11 @@ class Presence:
         ttl_s: int,
         on_gone: ConnsHook | None = None,
         on_alive: ConnsHook | None = None,
+        contacts: Callable[[str], Awaitable[list[str]]] | None = None,
     ) -> None:
         """`on_gone` is given every connection a sweep dropped, `on_alive` every connection a keep-alive
-        pushed forward (both after presence has announced what changed)."""
+        pushed forward (both after presence has announced what changed). `contacts` lists who shares a
+        room with a user (default: the store's query; the core passes its membership cache's)."""
         self._state = state
         self._rooms = rooms
         self._users = users
@@ -65,6 +67,7 @@ class Presence:
         self.ttl_ms = ttl_s * 1000
         self._on_gone = on_gone
         self._on_alive = on_alive
+        self._contacts = contacts or rooms.contacts
 
     def _now_ms(self) -> int:
         return int(self._clock.now().timestamp() * 1000)
@@ -170,6 +173,6 @@ class Presence:
     async def _announce(self, info: PresenceInfo, to_self: bool = False) -> None:
         """Tell everyone who shares a room with the user and, for a chosen status, every connection of
         the user (a connect or disconnect that changes what others see has no other device to tell)."""
-        contacts = await self._rooms.contacts(info.user_id)
+        contacts = await self._contacts(info.user_id)
         topics = [events.user_topic(user_id) for user_id in ([info.user_id] if to_self else []) + contacts]
         await self._bus.publish_many(topics, events.presence_update(info))

@@ -104,6 +104,7 @@ def build_chat(
         limits.presence_ttl,
         on_gone=viewers.gone,
         on_alive=viewers.keep_alive,
+        contacts=access.contacts,
     )
     lists = Lists(favorite_store, room_store, user_store, access, presence, bus, clock)
     reads = Reads(access, room_store, timeline, log, bus, flush, clock)

@@ -236,6 +236,12 @@ class _Sessions:
             "Frames sent, one per recipient connection, by dialect and event.",
             labels=["transport", "event"],
         )
+        encoded = CounterMetricFamily(
+            "chat_events_encoded",
+            "Core events encoded for delivery, by dialect and event: once per event and dialect on a node, however "
+            "many connections and topics it goes to (chat_events_sent over this is the fan-out).",
+            labels=["transport", "event"],
+        )
         refusals = CounterMetricFamily(
             "chat_refusals",
             "Client events answered with an error, by dialect and error code.",
@@ -251,6 +257,8 @@ class _Sessions:
                 received.add_metric([dialect, name], count)
             for name, count in stats.sent.items():
                 sent.add_metric([dialect, name], count)
+            for name, count in sorted(stats.encoded.items()):
+                encoded.add_metric([dialect, name], count)
             for code, count in sorted(stats.refusals.items()):
                 refusals.add_metric([dialect, code], count)
             for name, histogram in stats.ack_latency.items():
@@ -259,7 +267,7 @@ class _Sessions:
                     cumulative += count
                     buckets.append(("+Inf" if bound == float("inf") else repr(bound), cumulative))
                 latency.add_metric([dialect, name], buckets, sum_value=histogram.total)
-        yield from (received, sent, refusals, latency)
+        yield from (received, sent, encoded, refusals, latency)
         yield GaugeMetricFamily(
             "chat_engineio_sessions_unbound",
             "Engine.IO sessions open with no Socket.IO namespace connected (not in chat_connections).",

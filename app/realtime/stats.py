@@ -37,6 +37,7 @@ class DialectStats:
         operations = list(operations)
         self.received: dict[str, int] = dict.fromkeys([*operations, OTHER], 0)
         self.sent: dict[str, int] = dict.fromkeys([*frames, OTHER], 0)
+        self.encoded: dict[str, int] = {}  # core event name -> times encoded for delivery (names are a closed set)
         self.ack_latency: dict[str, Histogram] = {name: Histogram() for name in operations}
         self.refusals: dict[str, int] = {}  # error code -> requests answered with it (codes are a closed enum)
         self.connections = 0  # open now
@@ -64,6 +65,9 @@ class DialectStats:
             self.sent[name] += frames
         else:
             self.sent[OTHER] += frames
+
+    def encoded_event(self, name: str) -> None:
+        self.encoded[name] = self.encoded.get(name, 0) + 1
 
     def refused(self, code: str) -> None:
         self.refusals[code] = self.refusals.get(code, 0) + 1

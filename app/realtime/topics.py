@@ -4,7 +4,8 @@ Every session follows its user's topic; it follows a room's topic after joining 
 `sync`), or from the start in a dialect that follows every room. The node subscribes to a topic on
 the bus while at least one of its sessions follows it (the bus counts references).
 
-Delivery encodes an event once per dialect that has sessions on the topic (not once per recipient) and
+Delivery encodes an event once per dialect that has sessions on the topic (not once per recipient; and once
+for all the topics an event is delivered to in a row, as the bus hands a fan-out to many topics) and
 puts the frame on each recipient's transport queue: no task, no write per recipient here. A session
 more than MAX_PENDING_FRAMES behind is cut off rather than buffered for without bound; it reconnects
 and catches up by seq. The rules of who does not get an event are the same for every dialect:
@@ -78,6 +79,9 @@ class Topics:
         self._followers: dict[str, dict[Dialect, dict[str, Session]]] = {}
         self._by_user: dict[str, dict[str, Session]] = {}
         self._tasks: set[asyncio.Task] = set()  # follows started by deliveries (see _follow_added)
+        # dialect -> (the event it encoded last, its frame): one event delivered to many topics in a row (the bus's
+        # fan-out of a presence change to everyone who shares a room) is encoded once per dialect, not per topic.
+        self._encoded: dict[Dialect, tuple[events.Event, object]] = {}
 
     # -- the index ----------------------------------------------------------------------------------
 
@@ -269,11 +273,17 @@ class Topics:
             return
         skipped = set(skip) if skip else None
         for dialect, sessions in list(followers.items()):
-            try:
-                frame = await dialect.encode(event)
-            except Exception:  # one dialect's failure must not keep the event from the others
-                log.exception("the %s dialect could not encode %s", dialect.name, name)
-                continue
+            cached = self._encoded.get(dialect)
+            if cached is not None and cached[0] is event:  # the same event for another topic (a bus fan-out)
+                frame = cached[1]
+            else:
+                try:
+                    frame = await dialect.encode(event)
+                except Exception:  # one dialect's failure must not keep the event from the others
+                    log.exception("the %s dialect could not encode %s", dialect.name, name)
+                    continue
+                self._encoded[dialect] = (event, frame)
+                self._stats.dialects[dialect.name].encoded_event(name)
             if frame is None:
                 continue
             select = dialect.select

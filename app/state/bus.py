@@ -1,9 +1,17 @@
-"""Fan-out between nodes over Redis pub/sub: one channel per topic.
+"""Fan-out between nodes over Redis pub/sub: one channel per topic, and one shared channel for an event
+to many topics.
 
 A node subscribes only to the topics its own connections need (the rooms
 they joined, their users, and `system`), so it decodes only events it
 will deliver. An event is encoded once by its publisher and decoded once
-per node. `subscribe()` returns only after Redis confirmed the
+per node. An event for many topics at once (a presence change, to
+everyone who shares a room with the user) is one message on the `fanout`
+channel, which every node follows, naming its topics: Redis publishes it
+once instead of once per topic, and each node decodes it once and hands
+the same event to each of those topics it follows (so delivery encodes
+it once per dialect, not once per topic). Redis sends one connection's
+messages in publish order whatever their channels, so events keep their
+order. `subscribe()` returns only after Redis confirmed the
 subscription, so a caller can read state afterwards without missing an
 event published in between.
 
@@ -32,18 +40,8 @@ log = logging.getLogger(__name__)
 EventHandler = Callable[[str, Event], Awaitable[None]]
 CONFIRM_TIMEOUT = 5.0
 STOP_TIMEOUT = 5.0
-PUBLISH_MANY_CHUNK = 1000
-
-# One payload to many channels in one script: the payload crosses the wire once, and the node builds one
-# command instead of one per channel (a 1,001-command pipeline cost about 10 ms of event-loop CPU, the
-# script about 2 ms; see docs/benchmarks.md). Channels are arguments, not keys: PUBLISH touches no key.
-_PUBLISH_MANY = """
-local payload = ARGV[1]
-for i = 2, #ARGV do
-  redis.call('PUBLISH', ARGV[i], payload)
-end
-return #ARGV - 1
-"""
+PUBLISH_MANY_CHUNK = 1000  # topics per `fanout` message, so that one message stays small
+FANOUT_TOPIC = "fanout"
 
 
 def envelope_head(name: str) -> bytes:
@@ -66,12 +64,13 @@ class RedisBus:
         self._reader: asyncio.Task | None = None
         self._lock = asyncio.Lock()
         self._stopping = False
-        self._publish_many = redis.register_script(_PUBLISH_MANY)
+        self._fanout_channel = keys.channel(FANOUT_TOPIC).encode()
 
     async def start(self, handler: EventHandler) -> None:
         self._handler = handler
         self._reader = asyncio.create_task(self._read(), name="bus-reader")
         await self.subscribe(SYSTEM_TOPIC)
+        await self.subscribe(FANOUT_TOPIC)
 
     async def stop(self) -> None:
         # A flag as well as a cancel: redis-py can swallow a CancelledError inside a read, and the
@@ -88,12 +87,14 @@ class RedisBus:
 
     @translate_errors
     async def publish_many(self, topics, event: Event) -> None:
+        """`event` to each of `topics`: one `fanout` message per PUBLISH_MANY_CHUNK topics."""
+        topics = list(topics)
         if not topics:
             return
-        data = envelope(event.name, event.data)
-        channels = [self._keys.channel(topic) for topic in topics]
-        for start in range(0, len(channels), PUBLISH_MANY_CHUNK):  # bounded: a script blocks Redis while it runs
-            await self._publish_many(keys=[], args=[data, *channels[start : start + PUBLISH_MANY_CHUNK]])
+        tail = b',"event":' + orjson.dumps(event.name) + b',"data":' + orjson.dumps(event.data) + b"}"
+        for start in range(0, len(topics), PUBLISH_MANY_CHUNK):
+            head = b'{"topics":' + orjson.dumps(topics[start : start + PUBLISH_MANY_CHUNK])
+            await self._redis.publish(self._fanout_channel, head + tail)
 
     def is_subscribed(self, topic: str) -> bool:
         return topic in self._refs
@@ -163,7 +164,17 @@ class RedisBus:
     async def _deliver(self, channel: bytes, data: bytes) -> None:
         try:
             payload = orjson.loads(data)
-            topic = self._keys.topic(channel.decode())
-            await self._handler(topic, Event(payload["event"], payload["data"]))
+            event = Event(payload["event"], payload["data"])
+            if channel == self._fanout_channel:
+                # The topics followed here, each given the same event object (encoded once per dialect).
+                topics = [topic for topic in payload["topics"] if topic in self._refs]
+            else:
+                topics = [self._keys.topic(channel.decode())]
         except Exception:
-            log.exception("bus: delivering an event failed")
+            log.exception("bus: decoding an event failed")
+            return
+        for topic in topics:
+            try:
+                await self._handler(topic, event)
+            except Exception:
+                log.exception("bus: delivering an event failed")

@@ -94,6 +94,7 @@ async def test_metrics_move_with_connections_events_acks_queues_and_failed_jobs(
     assert "no:such:event" not in queued.labels("chat_events_received_total", "event")
     assert queued("chat_events_sent_total", transport="socketio", event="session:ready") == 1
     assert queued("chat_events_sent_total", transport="socketio", event="message:new") >= 1
+    assert queued("chat_events_encoded_total", transport="socketio", event="message:new") >= 1
     assert queued("chat_refusals_total", transport="socketio", code="unknown_event") == 1
     assert queued("chat_ack_seconds_count", transport="socketio", event="message:send") == 1
     assert 0 < queued("chat_ack_seconds_sum", transport="socketio", event="message:send") < WAIT

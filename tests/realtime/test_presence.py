@@ -464,3 +464,21 @@ async def test_rest_presence_is_for_oneself_and_people_sharing_a_room(node, rest
 
     status, body = await rest.call("GET", "/api/v1/users/%20padded%20/presence", alice)
     assert status == 400 and body["code"] == "invalid_payload", body
+
+
+async def test_a_presence_change_is_encoded_once_for_everyone_who_shares_a_room(node, rest, user_id):
+    """Everyone who shares a room with the user gets the change (each on their own topic), and the node
+    encodes it once: the bus hands one event to all those topics (app/state/bus.py, `fanout`)."""
+    owner, *others = [user_id(f"p{i}") for i in range(8)]
+    await rest.create_room(owner, *others, name="Eight")
+    clients = {user: await node.connect(user) for user in others}
+    a = await node.connect(owner)
+    for client in clients.values():
+        await wait_updates(client, owner, 1)  # online
+    stats = node.hub.stats.dialects["socketio"]
+    encoded, sent = stats.encoded.get("presence:update", 0), stats.sent["presence:update"]
+    assert (await a.ack("presence:set", {"status": "busy"}))["ok"]
+    for client in clients.values():
+        assert [u["status"] for u in await wait_updates(client, owner, 2)] == ["online", "busy"]
+    await eventually(lambda: stats.sent["presence:update"] - sent == len(others) + 1, WAIT, "every frame sent")
+    assert stats.encoded["presence:update"] - encoded == 1  # one encoding for eight frames (the owner's own too)

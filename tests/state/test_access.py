@@ -8,10 +8,10 @@ from datetime import UTC, datetime
 
 import pytest
 
-from app.chat.access import Access
+from app.chat.access import FEW_ROOMS_TO_LOAD, Access
 from app.chat.errors import ChatError, Code
 from app.storage.database import AsyncDatabase
-from app.storage.rooms import PgRoomStore, add_members
+from app.storage.rooms import PgRoomStore, add_members, create_group
 from app.storage.users import ensure_users
 
 
@@ -26,6 +26,7 @@ class CountingRooms:
         self._store = store
         self.gets = 0
         self.member_reads = 0
+        self.contact_queries = 0
         self.hold_get: asyncio.Event | None = None
         self.hold_members: asyncio.Event | None = None
         self.holding = asyncio.Event()
@@ -44,6 +45,13 @@ class CountingRooms:
             self.holding.set()
             await asyncio.wait_for(self.hold_members.wait(), 5)
         return found
+
+    async def read_positions(self, user_id):
+        return await self._store.read_positions(user_id)
+
+    async def contacts(self, user_id):
+        self.contact_queries += 1
+        return await self._store.contacts(user_id)
 
 
 class Clock:
@@ -202,3 +210,33 @@ async def test_a_get_that_starts_after_an_invalidation_does_not_get_the_stale_lo
     held.set()
     assert newcomer not in (await asyncio.wait_for(loading, 10)).member_ids
     assert newcomer in (await asyncio.wait_for(later, 10)).member_ids
+
+
+async def test_contacts_come_from_the_cached_members_of_the_users_rooms(access, rooms, user_id):
+    now = datetime.now(UTC)
+    me, ann, bob, cid = (user_id(name) for name in ("me", "ann", "bob", "cid"))
+    ensure_users([me, ann, bob, cid], now)
+    first = create_group("One", me, [ann, bob], now).id
+    create_group("Two", bob, [me, cid], now)
+    create_group("Not mine", ann, [cid], now)
+    assert sorted(await access.contacts(me)) == sorted([ann, bob, cid])
+    reads = rooms.member_reads
+    assert sorted(await access.contacts(bob)) == sorted([me, ann, cid])  # both rooms cached: nothing read
+    assert rooms.member_reads == reads and rooms.contact_queries == 0
+    dan = user_id("dan")
+    ensure_users([dan], now)
+    add_members(first, [dan], now)
+    access.invalidate(first)  # as the membership change does on every node
+    assert sorted(await access.contacts(me)) == sorted([ann, bob, cid, dan])
+    assert sorted(await access.contacts(dan)) == sorted([me, ann, bob])
+
+
+async def test_a_user_with_many_rooms_not_cached_gets_one_store_query(access, rooms, user_id):
+    now = datetime.now(UTC)
+    me = user_id("me")
+    others = [user_id(f"o{i}") for i in range(FEW_ROOMS_TO_LOAD + 1)]
+    ensure_users([me, *others], now)
+    for other in others:
+        create_group("Many", me, [other], now)
+    assert sorted(await access.contacts(me)) == sorted(others)
+    assert (rooms.contact_queries, rooms.member_reads) == (1, 0)

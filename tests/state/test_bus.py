@@ -9,7 +9,7 @@ import pytest
 from redis.asyncio import Redis
 
 from app.chat.events import SYSTEM_TOPIC, Event
-from app.state.bus import RedisBus, envelope
+from app.state.bus import FANOUT_TOPIC, RedisBus, envelope
 
 
 class Inbox:
@@ -224,9 +224,12 @@ async def test_after_redis_drops_the_connection_the_bus_resubscribes_and_deliver
         await connection.aclose()
 
 
-async def test_publish_many_reaches_each_subscribed_topic_once_across_chunks(bus_and_inbox, monkeypatch):
+async def test_publish_many_reaches_each_subscribed_topic_once_across_chunks(
+    bus_and_inbox, monkeypatch, keys, subscribe
+):
     bus, inbox = bus_and_inbox
-    monkeypatch.setattr("app.state.bus.PUBLISH_MANY_CHUNK", 7)  # 25 topics: four script calls
+    monkeypatch.setattr("app.state.bus.PUBLISH_MANY_CHUNK", 7)  # 25 topics: four messages
+    fanout = await subscribe(keys.channel(FANOUT_TOPIC))
     topics = [f"user:{uuid.uuid4().hex}" for _ in range(25)]
     followed = topics[::4]
     for topic in followed:
@@ -237,3 +240,20 @@ async def test_publish_many_reaches_each_subscribed_topic_once_across_chunks(bus
     assert sorted(delivered) == sorted(
         (topic, Event("presence:update", {"tag": "many", "n": [1, "ü"]})) for topic in followed
     )
+    # Four Redis messages on the shared channel, not one per topic; each message's event is one object,
+    # handed to each of its topics followed here (so that delivery encodes it once).
+    chunk_of = {topic: topics.index(topic) // 7 for topic in topics}
+    objects = {chunk_of[topic]: set() for topic in followed}
+    for topic, event in delivered:
+        objects[chunk_of[topic]].add(id(event))
+    assert [len(ids) for ids in objects.values()] == [1, 1, 1, 1]
+    messages = [await fanout.next() for _ in range(4)]
+    assert [len(m["topics"]) for m in messages] == [7, 7, 7, 4]
+    assert [topic for m in messages for topic in m["topics"]] == topics
+    assert await fanout.next(timeout=0.3) is None
+
+
+async def test_a_fanout_to_topics_this_node_does_not_follow_is_dropped_here(bus_and_inbox):
+    bus, inbox = bus_and_inbox
+    await bus.publish_many([f"user:{uuid.uuid4().hex}" for _ in range(3)], Event("presence:update", {}))
+    assert await inbox.nothing_until(bus) == []
