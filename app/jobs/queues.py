@@ -58,40 +58,21 @@ def enqueue_flush(queue: Queue) -> str:
 
 
 def enqueue_notify(
-    queue: Queue, records: Sequence[dict], retry_intervals: Sequence[int], pipeline: redis.client.Pipeline | None = None
+    queue: Queue, records: Sequence[dict], retry_intervals: Sequence[int], pipeline: redis.client.Pipeline
 ) -> str:
-    """One job that notifies the members of the rooms of these (persisted) messages. With `pipeline`, the job
-    is only queued on it: it is enqueued when the caller executes it."""
-    return _enqueue(
-        queue,
-        pipeline,
+    """Queue on `pipeline` (a transaction the caller executes) one job that notifies the members of the rooms of
+    these (persisted) messages; return its id."""
+    job = queue.prepare_data(
         NOTIFY,
-        list(records),
-        retry_intervals,
-        f"notify about {len(records)} messages",
+        args=[list(records)],
+        timeout=120,
+        retry=_retry(retry_intervals),
+        result_ttl=0,
+        failure_ttl=FAILURE_TTL,
+        description=f"notify about {len(records)} messages",
     )
-
-
-def _enqueue(
-    queue: Queue,
-    pipeline: redis.client.Pipeline | None,
-    func: str,
-    argument: list,
-    retry_intervals: Sequence[int],
-    description: str,
-) -> str:
-    options = {
-        "timeout": 120,
-        "retry": _retry(retry_intervals),
-        "result_ttl": 0,
-        "failure_ttl": FAILURE_TTL,
-        "description": description,
-    }
-    if pipeline is None:
-        job = queue.enqueue(func, argument, **{**options, "job_timeout": options.pop("timeout")})
-    else:
-        (job,) = queue.enqueue_many([queue.prepare_data(func, args=[argument], **options)], pipeline=pipeline)
-    return job.id
+    (enqueued,) = queue.enqueue_many([job], pipeline=pipeline)
+    return enqueued.id
 
 
 def enqueue_webhook(queue: Queue, payload: dict, retry_intervals: Sequence[int], timeout: float) -> str:

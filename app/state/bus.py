@@ -91,7 +91,7 @@ class RedisBus:
         topics = list(topics)
         if not topics:
             return
-        tail = b',"event":' + orjson.dumps(event.name) + b',"data":' + orjson.dumps(event.data) + b"}"
+        tail = b"," + envelope(event.name, event.data)[1:]  # `"event": ..., "data": ...}` after the topics
         for start in range(0, len(topics), PUBLISH_MANY_CHUNK):
             head = b'{"topics":' + orjson.dumps(topics[start : start + PUBLISH_MANY_CHUNK])
             await self._redis.publish(self._fanout_channel, head + tail)

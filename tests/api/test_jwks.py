@@ -196,21 +196,25 @@ async def test_an_unreachable_provider_is_unavailable_until_a_set_is_held_and_th
     assert provider.hits == hits + 1
 
 
+async def _ready(client: socketio.AsyncClient, server, token: str) -> dict:
+    """Connect `client` over WebSocket with `token` (waiting up to 10 s for the namespace) and return its
+    session:ready."""
+    ready = asyncio.get_running_loop().create_future()
+    client.on("session:ready", lambda data: ready.done() or ready.set_result(data))
+    await asyncio.wait_for(
+        client.connect(str(server.make_url("/")), auth={"token": token}, transports=["websocket"], wait_timeout=10),
+        10,
+    )
+    return await asyncio.wait_for(ready, 10)
+
+
 async def test_a_socketio_connect_is_verified_with_the_jwks(aiohttp_server, make_settings, provider, rsa_keys):
     provider.keys = [_jwk(rsa_keys[0], "k1")]
     server = await aiohttp_server(create_app(make_settings(**_jwks_env(JWT_JWKS_URL=provider.url))))
     sub = _sub()
     client = socketio.AsyncClient(reconnection=False)
-    ready = asyncio.get_running_loop().create_future()
-    client.on("session:ready", lambda data: ready.done() or ready.set_result(data))
     try:
-        await asyncio.wait_for(
-            client.connect(
-                str(server.make_url("/")), auth={"token": _token(rsa_keys[0], "k1", sub)}, transports=["websocket"]
-            ),
-            10,
-        )
-        assert (await asyncio.wait_for(ready, 10))["user"]["id"] == sub
+        assert (await _ready(client, server, _token(rsa_keys[0], "k1", sub)))["user"]["id"] == sub
     finally:
         await client.disconnect()
     errors: list = []
@@ -237,19 +241,8 @@ async def test_a_connect_slower_than_connect_timeout_is_not_cut_while_it_is_hand
     server = await aiohttp_server(create_app(settings))
     sub = _sub()
     client = socketio.AsyncClient(reconnection=False)
-    ready = asyncio.get_running_loop().create_future()
-    client.on("session:ready", lambda data: ready.done() or ready.set_result(data))
     try:
-        await asyncio.wait_for(
-            client.connect(
-                str(server.make_url("/")),
-                auth={"token": _token(rsa_keys[0], "k1", sub)},
-                transports=["websocket"],
-                wait_timeout=10,
-            ),
-            10,
-        )
-        assert (await asyncio.wait_for(ready, 10))["user"]["id"] == sub
+        assert (await _ready(client, server, _token(rsa_keys[0], "k1", sub)))["user"]["id"] == sub
         await asyncio.sleep(1.0)  # past the deadline once more: a connected session is left alone
         assert client.connected
     finally:
