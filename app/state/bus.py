@@ -9,9 +9,12 @@ everyone who shares a room with the user) is one message on the `fanout`
 channel, which every node follows, naming its topics: Redis publishes it
 once instead of once per topic, and each node decodes it once and hands
 the same event to each of those topics it follows (so delivery encodes
-it once per dialect, not once per topic). Redis sends one connection's
-messages in publish order whatever their channels, so events keep their
-order. `subscribe()` returns only after Redis confirmed the
+it once per dialect, not once per topic). Events that differ per topic
+(the notifications of a worker's job, one per recipient) go as one
+`fanout` message listing each topic with its event (`batch_messages`):
+one PUBLISH, and one message to decode on each node, instead of one per
+recipient. Redis sends one connection's messages in publish order
+whatever their channels, so events keep their order. `subscribe()` returns only after Redis confirmed the
 subscription, so a caller can read state afterwards without missing an
 event published in between.
 
@@ -24,7 +27,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 
 import orjson
 from redis.asyncio import Redis
@@ -51,6 +54,19 @@ def envelope_head(name: str) -> bytes:
 
 def envelope(name: str, data: dict) -> bytes:
     return envelope_head(name) + orjson.dumps(data) + b"}"
+
+
+def batch_messages(items: Iterable[tuple[str, Event]]) -> Iterator[bytes]:
+    """`fanout` messages carrying (topic, event) pairs, PUBLISH_MANY_CHUNK to a message, in order:
+    `{"events": [[topic, {"event": name, "data": data}], ...]}`."""
+    chunk: list[bytes] = []
+    for topic, event in items:
+        chunk.append(b"[" + orjson.dumps(topic) + b"," + envelope(event.name, event.data) + b"]")
+        if len(chunk) == PUBLISH_MANY_CHUNK:
+            yield b'{"events":[' + b",".join(chunk) + b"]}"
+            chunk = []
+    if chunk:
+        yield b'{"events":[' + b",".join(chunk) + b"]}"
 
 
 class RedisBus:
@@ -164,16 +180,18 @@ class RedisBus:
     async def _deliver(self, channel: bytes, data: bytes) -> None:
         try:
             payload = orjson.loads(data)
-            event = Event(payload["event"], payload["data"])
-            if channel == self._fanout_channel:
-                # The topics followed here, each given the same event object (encoded once per dialect).
-                topics = [topic for topic in payload["topics"] if topic in self._refs]
-            else:
-                topics = [self._keys.topic(channel.decode())]
+            if channel != self._fanout_channel:
+                each = [(self._keys.topic(channel.decode()), Event(payload["event"], payload["data"]))]
+            elif "events" in payload:  # a batch of per-topic events: those followed here
+                refs = self._refs
+                each = [(t, Event(e["event"], e["data"])) for t, e in payload["events"] if t in refs]
+            else:  # one event for many topics: each followed here is given the same event object
+                event = Event(payload["event"], payload["data"])
+                each = [(topic, event) for topic in payload["topics"] if topic in self._refs]
         except Exception:
             log.exception("bus: decoding an event failed")
             return
-        for topic in topics:
+        for topic, event in each:
             try:
                 await self._handler(topic, event)
             except Exception:

@@ -8,7 +8,7 @@ from collections.abc import Iterable, Sequence
 import redis
 
 from app.chat.events import Event
-from app.state.bus import envelope
+from app.state.bus import FANOUT_TOPIC, batch_messages
 from app.state.keys import Keys
 
 
@@ -35,8 +35,13 @@ def read_cursors(connection: redis.Redis, keys: Keys, pairs: Sequence[tuple[str,
 
 
 def publish(connection: redis.Redis, keys: Keys, items: Iterable[tuple[str, Event]]) -> None:
-    """Publish (topic, event) pairs in one round trip."""
+    """Publish (topic, event) pairs in one round trip, batched on the shared `fanout` channel (app/state/bus.py):
+    one message per PUBLISH_MANY_CHUNK pairs, not one per pair."""
+    messages = list(batch_messages(items))
+    if not messages:
+        return
+    channel = keys.channel(FANOUT_TOPIC)
     with connection.pipeline(transaction=False) as pipe:
-        for topic, event in items:
-            pipe.publish(keys.channel(topic), envelope(event.name, event.data))
+        for message in messages:
+            pipe.publish(channel, message)
         pipe.execute()

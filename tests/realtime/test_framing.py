@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import importlib
 import inspect
 import json
 import logging
@@ -538,7 +539,7 @@ async def test_a_refused_connect_does_not_hold_the_session_either(spawn, wires):
 
 # -- the library under the overrides --------------------------------------------------------------------------
 
-PINS = {"python-socketio": "5.18.1", "python-engineio": "4.15.1"}
+PINS = {"python-socketio": "5.18.1", "python-engineio": "4.15.1", "aiohttp": "3.14.5"}
 
 # What the gateway overrides or calls of python-socketio / python-engineio that is not public, with the digest of
 # its source in the pinned versions. A new version that changes one fails here: read the change, adapt
@@ -555,14 +556,25 @@ PRIVATE = {
     "socketio.AsyncServer._send_packet": "a00022b42c1c29e9",
     "socketio.packet.Packet.decode": "61ad7904b539f472",
     "engineio.async_socket.AsyncSocket.close": "faa2e93902543244",
-    "engineio.async_socket.AsyncSocket._websocket_handler": "27f120df4d717a24",
-    "engineio.async_socket.AsyncSocket.poll": "826f58a9f3606db2",  # a None queued ends the WebSocket writer
+    # wire.py serves WebSocket connections in place of `_websocket_handler`: it stands where the aiohttp driver
+    # stood (`_async['websocket'](bound handler, server)`, called with the environ), reads with `receive`, sends
+    # as `send` does, and finds the OPEN packet `_handle_connect` queued before the upgrade.
+    "engineio.async_socket.AsyncSocket._upgrade_websocket": "820b83efe96adb98",
+    "engineio.async_socket.AsyncSocket.receive": "a91ae36ec2fb5340",
+    "engineio.async_socket.AsyncSocket.send": "0437276ccba7ab09",
+    "engineio.async_socket.AsyncSocket.check_ping_timeout": "77616d5ca7809257",
+    "engineio.async_server.AsyncServer._handle_connect": "5bd7edc1d1ae115a",
+    "engineio.async_drivers.aiohttp.WebSocket": "96fbcb0d1f45694a",
+    # ... and writes to the transport of the stream writer `prepare` returns, waiting on its `drain`.
+    "aiohttp.web_ws.WebSocketResponse.prepare": "bd6bf6c6d4105c47",
+    "aiohttp.web_ws.WebSocketResponse.receive": "7ba90b3668b041b1",
+    "aiohttp.http_writer.StreamWriter.drain": "3c8995114497133d",
 }
 
 
 def _resolve(dotted: str):
     module_name, _, rest = dotted.partition(".")
-    target = {"socketio": socketio, "engineio": engineio}[module_name]
+    target = {"socketio": socketio, "engineio": engineio, "aiohttp": aiohttp}[module_name]
     for part in rest.split("."):
         target = getattr(target, part)
     return target
@@ -577,7 +589,8 @@ def test_the_socket_io_libraries_are_pinned_exactly_at_the_versions_the_override
 
 @pytest.mark.parametrize("dotted", list(PRIVATE))
 def test_the_private_methods_the_gateway_overrides_or_calls_are_unchanged(dotted):
-    import engineio.async_socket  # noqa: F401  (the module the digest names)
+    for module in ("aiohttp.http_writer", "aiohttp.web_ws", "engineio.async_drivers.aiohttp", "engineio.async_socket"):
+        importlib.import_module(module)  # the modules the digests name, reachable from the packages `_resolve` walks
 
     source = inspect.getsource(_resolve(dotted))
     digest = hashlib.sha256(source.encode()).hexdigest()[:16]

@@ -9,6 +9,7 @@ import pytest
 from redis.asyncio import Redis
 
 from app.chat.events import SYSTEM_TOPIC, Event
+from app.state import recipients
 from app.state.bus import FANOUT_TOPIC, RedisBus, envelope
 
 
@@ -250,6 +251,29 @@ async def test_publish_many_reaches_each_subscribed_topic_once_across_chunks(
     messages = [await fanout.next() for _ in range(4)]
     assert [len(m["topics"]) for m in messages] == [7, 7, 7, 4]
     assert [topic for m in messages for topic in m["topics"]] == topics
+    assert await fanout.next(timeout=0.3) is None
+
+
+async def test_a_workers_per_topic_events_go_as_batches_and_reach_each_followed_topic_in_order(
+    bus_and_inbox, monkeypatch, keys, subscribe, sync_redis
+):
+    """A notification job's events, one per recipient with its own data, are published as a few `fanout`
+    messages (app/state/recipients.publish, the worker's synchronous Redis), not one per recipient: each node
+    decodes one message per chunk and delivers, in order, the events of the topics it follows."""
+    bus, inbox = bus_and_inbox
+    monkeypatch.setattr("app.state.bus.PUBLISH_MANY_CHUNK", 4)  # 10 events: three messages
+    fanout = await subscribe(keys.channel(FANOUT_TOPIC))
+    users = [f"user:{uuid.uuid4().hex}" for _ in range(5)]
+    for topic in users[:3]:
+        await bus.subscribe(topic)
+    items = [(users[i % 5], Event("notification:new", {"tag": f"n{i}", "n": i, "s": "ü"})) for i in range(10)]
+    recipients.publish(sync_redis, keys, items)
+    recipients.publish(sync_redis, keys, [])
+    delivered = await inbox.nothing_until(bus)
+    assert delivered == [(topic, event) for topic, event in items if topic in users[:3]]
+    messages = [await fanout.next() for _ in range(3)]
+    assert [len(m["events"]) for m in messages] == [4, 4, 2]
+    assert [topic for m in messages for topic, _ in m["events"]] == [topic for topic, _ in items]
     assert await fanout.next(timeout=0.3) is None
 
 

@@ -17,8 +17,8 @@
 
 It overrides python-socketio's `_handle_eio_connect`, `_handle_eio_message` (the whole dispatch: it calls
 `_handle_connect`, `_handle_disconnect`, `_handle_event` and `_handle_ack`), `_handle_eio_disconnect`,
-`_handle_event` and `_handle_event_internal`, and relies on python-engineio's `AsyncSocket.close` and on its
-WebSocket writer ending (and closing the WebSocket) at a None in the socket's queue. Those private methods are
+`_handle_event` and `_handle_event_internal`, and relies on python-engineio's `AsyncSocket.close`. Engine.IO's
+WebSocket transport itself is wire.py's. Those private methods are
 guarded by tests/realtime/test_framing.py under the exact pins of requirements.txt.
 """
 
@@ -37,7 +37,7 @@ import socketio
 from socketio import packet
 
 from app.chat.errors import ChatError, Code
-from app.gateways.socketio import framing
+from app.gateways.socketio import framing, wire
 from app.realtime.stats import DialectStats, SessionStats
 
 log = logging.getLogger(__name__)
@@ -124,6 +124,7 @@ class ChatSocketServer(socketio.AsyncServer):
         self._refusals_logged: dict[str, tuple[float, int]] = {}  # eio_sid -> (next line allowed at, refusals since)
         self.manager.bound = self._bound
         self.manager.unbound = self._unbound
+        wire.install(self.eio)
 
     async def emit(self, event, *args, **kwargs):
         stats = self.stats.get(kwargs.get("namespace") or "/")
@@ -183,8 +184,7 @@ class ChatSocketServer(socketio.AsyncServer):
         if socket is None:
             return
         await socket.close(wait=False, reason=self.eio.reason.SERVER_DISCONNECT)
-        if socket.upgraded:
-            socket.queue.put_nowait(None)  # the writer's end: it closes the WebSocket after what precedes
+        wire.finish(socket)  # a WebSocket is closed after what precedes
 
     # -- packets -------------------------------------------------------------------------------------
 

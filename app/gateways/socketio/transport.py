@@ -1,12 +1,14 @@
-"""A Socket.IO connection as the session layer's transport: frames go straight onto its Engine.IO socket's
-queue (python-engineio's writer drains it), with no task per frame; python-socketio's `emit` makes one per
-recipient."""
+"""A Socket.IO connection as the session layer's transport: frames go straight to its Engine.IO socket (on
+WebSocket, written at the end of the loop's turn by wire.py; on polling, onto python-engineio's queue), with no
+task per frame; python-socketio's `emit` makes one per recipient."""
 
 from __future__ import annotations
 
 import asyncio
 
 import socketio
+
+from app.gateways.socketio import wire
 
 DRAIN_WRITE_GRACE = 0.05  # seconds a stopping node lets its writers send the last frames before closing
 
@@ -30,24 +32,18 @@ class SioTransport:
         socket = self._socket()
         if socket is None:
             return False
-        socket.queue.put_nowait(frame)
+        wire.push(socket, frame)
         return True
 
     def backlog(self) -> int:
         socket = self._socket()
-        return 0 if socket is None else socket.queue.qsize()
+        return 0 if socket is None else wire.backlog(socket)
 
     def cut(self) -> None:
         socket = self._socket()
         if socket is None:
             return
-        # What it has not read is dropped: after reconnecting it catches up by seq.
-        while True:
-            try:
-                socket.queue.get_nowait()
-            except asyncio.QueueEmpty:
-                break
-            socket.queue.task_done()
+        wire.drop(socket)  # what it has not read is dropped: after reconnecting it catches up by seq
         # A peer that stopped reading keeps a WebSocket send blocked for ever: cut the connection.
         self._abort_tcp()
         asyncio.get_running_loop().create_task(socket.close(wait=False, abort=True))
