@@ -7,6 +7,7 @@ from datetime import datetime
 from app.chat.model import Favorite
 from app.storage.database import AsyncDatabase
 from app.storage.models import FavoriteRow, MembershipRow, RoomRow, UserRow
+from app.storage.prepared import Prepared
 from app.storage.rooms import room_pk
 
 
@@ -24,12 +25,18 @@ def set_favorite(user_id: str, kind: str, target_id: str, on: bool, now: datetim
     return query.execute() > 0
 
 
-def favorites_of(user_id: str) -> list[Favorite]:
-    rows = list(
+_FAVORITES_OF = Prepared(
+    lambda user_id: (
         FavoriteRow.select()
         .where(FavoriteRow.user_id == user_id)
         .order_by(FavoriteRow.created_at, FavoriteRow.kind, FavoriteRow.target_id)
-    )
+    ),
+    str,
+)  # every connect runs it (session:ready)
+
+
+def favorites_of(user_id: str) -> list[Favorite]:
+    rows = list(_FAVORITES_OF.select(FavoriteRow, user_id))
     room_ids = [pk for row in rows if row.kind == "room" and (pk := room_pk(row.target_id)) is not None]
     # Only rooms the user still belongs to: a favorite outlives a removal, but is not shown after it.
     mine = (

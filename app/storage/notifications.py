@@ -12,6 +12,7 @@ from psycopg2.extras import execute_values
 from app.chat.model import Notification
 from app.storage.database import AsyncDatabase
 from app.storage.models import NotificationRow, UserRow
+from app.storage.prepared import Prepared
 
 _INSERT = (
     "INSERT INTO notifications (user_id, room_id, message_id, seq, sender_id, excerpt, created_at) VALUES %s "
@@ -55,11 +56,11 @@ def _notification(row) -> Notification:
     )
 
 
-def pending(user_id: str, limit: int) -> tuple[list[Notification], int]:
+def _pending_query(user_id: str, limit: int) -> peewee.ModelSelect:
     waiting = NotificationRow.user_id == user_id
     waiting &= NotificationRow.delivered_at.is_null()
     # One query on every connect: the window count is taken before LIMIT applies.
-    query = (
+    return (
         NotificationRow.select(
             NotificationRow,
             UserRow.name.alias("sender_name"),
@@ -70,7 +71,13 @@ def pending(user_id: str, limit: int) -> tuple[list[Notification], int]:
         .order_by(NotificationRow.id.desc())
         .limit(limit)
     )
-    rows = list(query.objects())
+
+
+_PENDING = Prepared(_pending_query, str, int)
+
+
+def pending(user_id: str, limit: int) -> tuple[list[Notification], int]:
+    rows = list(_PENDING.select(NotificationRow, user_id, limit).objects())
     return [_notification(row) for row in reversed(rows)], rows[0].total if rows else 0
 
 

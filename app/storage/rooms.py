@@ -10,6 +10,7 @@ import peewee
 from app.chat.model import Member, Membership, Room
 from app.storage.database import AsyncDatabase
 from app.storage.models import MembershipRow, RoomRow, UserRow
+from app.storage.prepared import Prepared
 
 MAX_BIGINT = 2**63 - 1
 
@@ -118,12 +119,12 @@ def members_by_room(room_ids: Sequence[str]) -> dict[str, list[Member]]:
     return found
 
 
-def rooms_of(user_id: str) -> list[Membership]:
+def _rooms_of_query(user_id: str) -> peewee.ModelSelect:
     # Counted per room of this user only (a correlated count on the primary key's prefix),
     # so the cost follows the user's rooms, not the size of the table.
     others = MembershipRow.alias("others")
     member_count = others.select(peewee.fn.COUNT(others.user_id)).where(others.room_id == MembershipRow.room_id)
-    mine = (
+    return (
         _members_query()
         .switch(MembershipRow)
         .join(RoomRow, on=(RoomRow.id == MembershipRow.room_id))
@@ -136,7 +137,19 @@ def rooms_of(user_id: str) -> list[Membership]:
         )
         .where(MembershipRow.user_id == user_id)
     )
-    rows = list(mine.objects())
+
+
+_ROOMS_OF = Prepared(_rooms_of_query, str)  # every connect runs it (session:ready)
+_READ_POSITIONS = Prepared(
+    lambda user_id: MembershipRow.select(MembershipRow.room_id, MembershipRow.last_read_seq).where(
+        MembershipRow.user_id == user_id
+    ),
+    str,
+)
+
+
+def rooms_of(user_id: str) -> list[Membership]:
+    rows = list(_ROOMS_OF.select(MembershipRow, user_id).objects())
     direct_ids = [row.room_id for row in rows if row.kind == "direct"]
     peers = {}
     if direct_ids:
@@ -219,10 +232,7 @@ def shares_room(a: str, b: str) -> bool:
 
 
 def read_positions(user_id: str) -> dict[str, int]:
-    query = MembershipRow.select(MembershipRow.room_id, MembershipRow.last_read_seq).where(
-        MembershipRow.user_id == user_id
-    )
-    return {str(room_id): seq for room_id, seq in query.tuples()}
+    return {str(room_id): seq for room_id, seq in _READ_POSITIONS.select(MembershipRow, user_id).tuples()}
 
 
 def members_of_rooms(room_ids: Sequence[str]) -> dict[str, dict[str, int]]:

@@ -16,6 +16,7 @@ import peewee
 from app.chat.model import DeviceRecord, Profile, User
 from app.storage.database import AsyncDatabase
 from app.storage.models import DeviceRow, UserRow
+from app.storage.prepared import Prepared
 
 # The first key of the transaction-level advisory locks that serialise the sign-ins claiming one username
 # (the second is the username's hash). Two-key locks never meet the migrations' one-key lock.
@@ -31,9 +32,10 @@ def upsert_user(profile: Profile, now: datetime) -> User:
     order, so two users taking each other's username at once cannot deadlock.
     """
     db = UserRow._meta.database
+    if profile.username is None:
+        return _upsert(profile, now)  # one statement: atomic by itself
     with db.atomic():
-        if profile.username is not None:
-            _take_username(profile.id, profile.username, now)
+        _take_username(profile.id, profile.username, now)
         return _upsert(profile, now)
 
 
@@ -52,11 +54,9 @@ def _take_username(user_id: str, username: str, now: datetime) -> None:
     ).execute()
 
 
-def _upsert(profile: Profile, now: datetime) -> User:
-    query = (
-        UserRow.insert(
-            id=profile.id, name=profile.name, username=profile.username, is_active=True, created_at=now, updated_at=now
-        )
+def _upsert_query(user_id: str, name: str, username: str, now: datetime) -> peewee.Insert:
+    return (
+        UserRow.insert(id=user_id, name=name, username=username, is_active=True, created_at=now, updated_at=now)
         .on_conflict(
             conflict_target=[UserRow.id],
             update={
@@ -67,8 +67,14 @@ def _upsert(profile: Profile, now: datetime) -> User:
         )
         .returning(UserRow.id, UserRow.name, UserRow.username, UserRow.is_active)
     )
-    row = next(iter(query.execute()))
-    return User(row.id, row.name, row.username, row.is_active)
+
+
+_UPSERT = Prepared(_upsert_query, str, str, str, datetime)  # every connect runs it (signing in)
+
+
+def _upsert(profile: Profile, now: datetime) -> User:
+    row = _UPSERT.execute(UserRow._meta.database, profile.id, profile.name, profile.username, now).fetchone()
+    return User(*row)
 
 
 def ensure_users(user_ids: Sequence[str], now: datetime) -> None:

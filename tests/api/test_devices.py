@@ -46,6 +46,7 @@ async def flushed(api: Api, drain, timeout: float = 5.0) -> None:
     """What the node's connections marked for the flush is in Postgres: the presence flush job the node asked
     for (on a thread) is enqueued, then a real worker runs it."""
     flush = api.app[SERVICES].flush
+    flush.request()  # a flag an earlier test left (for FLUSH_FLAG_TTL) would otherwise hold the job back
     deadline = time.monotonic() + timeout
     while flush._tasks:
         assert time.monotonic() < deadline, "the node did not enqueue its flush job within the timeout"
