@@ -23,7 +23,7 @@ from aiohttp import web
 from app.auth.tokens import TokenVerifier
 from app.chat.attachments import AttachmentOptions
 from app.chat.errors import ChatError, Code
-from app.chat.events import SYSTEM_TOPIC, USER_DISABLED, Event
+from app.chat.events import NOTIFICATION_BATCH, SYSTEM_TOPIC, USER_DISABLED, Event
 from app.chat.ids import MAX_NODE, Snowflake, SystemClock
 from app.chat.rules import Limits
 from app.chat.service import Chat, build_chat
@@ -291,7 +291,9 @@ async def _housekeeping(services: Services, stop: asyncio.Event) -> None:
 
 
 async def _route_event(services: Services, topic: str, event: Event) -> None:
-    if topic == SYSTEM_TOPIC:
+    if event.name == NOTIFICATION_BATCH:  # on `system`, for the sessions here
+        await services.hub.deliver(topic, event)
+    elif topic == SYSTEM_TOPIC:
         services.chat.on_system_event(event)
         if event.name == USER_DISABLED:
             error = ChatError(Code.USER_DISABLED, "this user was disabled")

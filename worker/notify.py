@@ -1,9 +1,11 @@
 """Job: notify the members of the rooms of a batch of persisted messages (see app/chat/notifications.py).
 
-Members with a live connection get `notification:new` on their personal
-topic; the others get a stored pending notification, published too (they
-may have connected meanwhile) and, with a webhook configured, pushed to
-it. Stored notifications are unique per (user, message), so a retried job
+Members with a live connection get `notification:new`; the others get a
+stored pending notification, published too (they may have connected
+meanwhile) and, with a webhook configured, pushed to it. A message's
+notifications are published as one `notification:batch` event, which each
+node expands for the recipients' sessions it serves that do not follow the
+room (app/realtime/topics.py). Stored notifications are unique per (user, message), so a retried job
 stores and pushes nothing twice; a live notification may repeat, and
 carries the message id for clients to tell.
 """
@@ -14,7 +16,7 @@ import time
 import uuid
 
 from app.chat import events
-from app.chat.model import Message
+from app.chat.model import Message, Notification
 from app.chat.notifications import plan
 from app.jobs.queues import enqueue_webhook
 from app.state import recipients
@@ -44,10 +46,14 @@ def run(records: list[dict]) -> dict:
     with runtime.database() as db:
         stored = notifications.insert_batch(db, [n for n, _ in decided.store])
     published = [(n, count) for n, count in decided.live] + [(n, unread[(n.user_id, n.message_id)]) for n in stored]
+    by_message: dict[str, list[tuple[Notification, int]]] = {}
+    for n, count in published:
+        by_message.setdefault(n.message_id, []).append((n, count))
+    # One event per message for all its recipients, which each node expands for its own sessions.
     recipients.publish(
         runtime.redis,
         runtime.keys,
-        ((events.user_topic(n.user_id), events.notification_new(n, count)) for n, count in published),
+        ((events.SYSTEM_TOPIC, events.notification_batch(each)) for each in by_message.values()),
     )
     if stored and settings.push_webhook_url:
         payload = {

@@ -8,6 +8,7 @@ invalidation). Gateways render events into their own frames.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from app.chat.model import Favorite, Message, Notification, PresenceInfo, ReactionGroup, Room, format_time
@@ -30,6 +31,9 @@ RECEIPT_READ = "receipt:read"
 UNREAD_UPDATE = "unread:update"
 NOTIFICATION_NEW = "notification:new"
 NOTIFICATION_PENDING = "notification:pending"
+# Between nodes only: the live notifications of one message, expanded by each node into `notification:new` for
+# the recipients' sessions there that do not follow the room (notification_batch).
+NOTIFICATION_BATCH = "notification:batch"
 VIEWER_JOINED = "viewer:joined"
 VIEWER_LEFT = "viewer:left"
 
@@ -120,6 +124,22 @@ def unread_update(room_id: str, read_seq: int, unread_count: int, total_unread: 
 
 def notification_new(notification: Notification, unread_count: int) -> Event:
     return Event(NOTIFICATION_NEW, {**notification.record(), "unread_count": unread_count})
+
+
+def notification_batch(notifications: Sequence[tuple[Notification, int]]) -> Event:
+    """The notifications of one message (with each recipient's unread count) as one event: what they share once,
+    then `[user_id, notification id or None, unread count]` per recipient. On the `system` topic, which every
+    node follows; `batched_notification` gives each recipient's `notification:new`."""
+    first, _ = notifications[0]
+    shared = first.record()
+    del shared["id"]
+    recipients = [[n.user_id, n.id, count] for n, count in notifications]
+    return Event(NOTIFICATION_BATCH, {"notification": shared, "recipients": recipients})
+
+
+def batched_notification(shared: dict, notification_id: str | None, unread_count: int) -> Event:
+    """One recipient's `notification:new` of a `notification:batch`: the same data as `notification_new`."""
+    return Event(NOTIFICATION_NEW, {"id": notification_id, **shared, "unread_count": unread_count})
 
 
 def message_updated(message: Message) -> Event:

@@ -257,6 +257,9 @@ class Topics:
     async def deliver(self, topic: str, event: events.Event) -> None:
         """Deliver an event published to `topic` to this node's sessions that follow it."""
         name = event.name
+        if name == events.NOTIFICATION_BATCH:
+            await self._notify(event.data)
+            return
         skip: Iterable[str] = ()
         if name == events.MESSAGE_NEW:
             skip = self._fences.skip(topic, event.data)
@@ -324,6 +327,19 @@ class Topics:
                 transport.cut()
             return False
         return transport.send(frame)
+
+    async def _notify(self, batch: dict) -> None:
+        """A message's live notifications (events.notification_batch): `notification:new` for each recipient with a
+        session here that does not follow the room (one that does shows the message itself). Nothing is built for
+        a recipient who has no such session, the common case in a busy room."""
+        shared = batch["notification"]
+        room_id = shared["room_id"]
+        for user_id, notification_id, unread_count in batch["recipients"]:
+            sessions = self._by_user.get(user_id)
+            if not sessions or all(room_id in session.rooms for session in sessions.values()):
+                continue
+            event = events.batched_notification(shared, notification_id, unread_count)
+            await self.deliver(events.user_topic(user_id), event)
 
     def _following(self, user_topic: str, room_id: str) -> list[str]:
         """The sessions here of the topic's user that follow the room."""

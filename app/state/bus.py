@@ -44,6 +44,7 @@ EventHandler = Callable[[str, Event], Awaitable[None]]
 CONFIRM_TIMEOUT = 5.0
 STOP_TIMEOUT = 5.0
 PUBLISH_MANY_CHUNK = 1000  # topics per `fanout` message, so that one message stays small
+PUBLISH_BATCH_BYTES = 256 * 1024  # and about this many bytes of events in one batch message
 FANOUT_TOPIC = "fanout"
 
 
@@ -57,14 +58,18 @@ def envelope(name: str, data: dict) -> bytes:
 
 
 def batch_messages(items: Iterable[tuple[str, Event]]) -> Iterator[bytes]:
-    """`fanout` messages carrying (topic, event) pairs, PUBLISH_MANY_CHUNK to a message, in order:
+    """`fanout` messages carrying (topic, event) pairs, in order, at most PUBLISH_MANY_CHUNK pairs and about
+    PUBLISH_BATCH_BYTES to a message (one larger pair goes alone):
     `{"events": [[topic, {"event": name, "data": data}], ...]}`."""
     chunk: list[bytes] = []
+    size = 0
     for topic, event in items:
-        chunk.append(b"[" + orjson.dumps(topic) + b"," + envelope(event.name, event.data) + b"]")
-        if len(chunk) == PUBLISH_MANY_CHUNK:
+        entry = b"[" + orjson.dumps(topic) + b"," + envelope(event.name, event.data) + b"]"
+        if chunk and (len(chunk) == PUBLISH_MANY_CHUNK or size + len(entry) > PUBLISH_BATCH_BYTES):
             yield b'{"events":[' + b",".join(chunk) + b"]}"
-            chunk = []
+            chunk, size = [], 0
+        chunk.append(entry)
+        size += len(entry)
     if chunk:
         yield b'{"events":[' + b",".join(chunk) + b"]}"
 

@@ -109,6 +109,33 @@ async def test_an_online_member_is_notified_only_on_connections_that_do_not_foll
         assert (await stored(rest, user))["total"] == 0, user
 
 
+async def test_a_messages_notifications_cross_as_one_event_and_nothing_is_built_for_members_who_follow_the_room(
+    spawn, rest, drain, user_id
+):
+    """The worker publishes one `notification:batch` per message for all its recipients; a node builds and encodes
+    `notification:new` only for a recipient with a session there that does not follow the room."""
+    node = await spawn()
+    alice, bob, carol = user_id("alice"), user_id("bob"), user_id("carol")
+    room = await rest.create_room(alice, bob, carol)
+    sender, b, c = [await node.connect(u, label=u) for u in (alice, bob, carol)]
+    for client in (sender, b, c):
+        await client.join(room)
+    stats = node.hub.stats.dialects["socketio"]
+    assert (await sender.send(room, "everyone follows"))["ok"]
+    await drain()
+    await c.wait_message(room, 1)
+    await asyncio.sleep(QUIET)
+    assert stats.encoded.get("notification:new", 0) == 0
+    carol_elsewhere = await node.connect(carol, label="carol elsewhere")  # not in the room
+    assert (await sender.send(room, "carol is elsewhere too"))["ok"]
+    await drain()
+    note = await carol_elsewhere.next("notification:new")
+    assert (note["seq"], note["unread_count"], note["id"]) == (2, 2, None)
+    await asyncio.sleep(QUIET)
+    assert stats.encoded["notification:new"] == 1  # carol's one session that does not follow; not bob's
+    assert b.all("notification:new") == [] and c.all("notification:new") == []
+
+
 async def test_a_notification_stored_while_offline_is_sent_on_connect_until_acknowledged(node, rest, drain, user_id):
     alice, bob = user_id("alice"), user_id("bob")
     room = await rest.create_room(alice, bob)

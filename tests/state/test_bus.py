@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 import uuid
 
+import orjson
 import pytest
 from redis.asyncio import Redis
 
 from app.chat.events import SYSTEM_TOPIC, Event
 from app.state import recipients
-from app.state.bus import FANOUT_TOPIC, RedisBus, envelope
+from app.state.bus import FANOUT_TOPIC, RedisBus, batch_messages, envelope
 
 
 class Inbox:
@@ -275,6 +276,21 @@ async def test_a_workers_per_topic_events_go_as_batches_and_reach_each_followed_
     assert [len(m["events"]) for m in messages] == [4, 4, 2]
     assert [topic for m in messages for topic, _ in m["events"]] == [topic for topic, _ in items]
     assert await fanout.next(timeout=0.3) is None
+
+
+async def test_a_batch_message_holds_about_publish_batch_bytes_and_a_larger_event_goes_alone(monkeypatch):
+    monkeypatch.setattr("app.state.bus.PUBLISH_BATCH_BYTES", 250)  # two of the small events (103 bytes each)
+    small = [("user:a", Event("notification:new", {"n": i, "pad": "x" * 40})) for i in range(6)]
+    large = ("user:b", Event("notification:batch", {"pad": "y" * 500}))
+    messages = [orjson.loads(m) for m in batch_messages([*small[:3], large, *small[3:]])]
+    assert [[e["event"] for _, e in m["events"]] for m in messages] == [
+        ["notification:new", "notification:new"],
+        ["notification:new"],
+        ["notification:batch"],
+        ["notification:new", "notification:new"],
+        ["notification:new"],
+    ]
+    assert [e["data"].get("n") for m in messages for _, e in m["events"]] == [0, 1, 2, None, 3, 4, 5]
 
 
 async def test_a_fanout_to_topics_this_node_does_not_follow_is_dropped_here(bus_and_inbox):
