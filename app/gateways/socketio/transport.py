@@ -16,26 +16,35 @@ DRAIN_WRITE_GRACE = 0.05  # seconds a stopping node lets its writers send the la
 class SioTransport:
     """One Socket.IO connection's Engine.IO socket, as the session layer's transport."""
 
-    __slots__ = ("_sio", "eio_sid", "namespace", "sid")
+    __slots__ = ("_out", "_sio", "eio_sid", "namespace", "sid")
 
     def __init__(self, sio: socketio.AsyncServer, sid: str, eio_sid: str, namespace: str) -> None:
         self._sio = sio
         self.sid = sid
         self.eio_sid = eio_sid
         self.namespace = namespace
+        self._out: wire.Outgoing | None = None  # the WebSocket's, once the connection is on one: the fast path
 
     def _socket(self):
         socket = self._sio.eio.sockets.get(self.eio_sid)
         return None if socket is None or socket.closed else socket
 
     def send(self, frame: object) -> bool:
+        out = self._out
+        if out is not None:
+            return out.push(frame)
         socket = self._socket()
         if socket is None:
             return False
+        if isinstance(socket, wire.WireSocket):
+            self._out = socket.out
         wire.push(socket, frame)
         return True
 
     def backlog(self) -> int:
+        out = self._out
+        if out is not None:
+            return out.backlog()
         socket = self._socket()
         return 0 if socket is None else wire.backlog(socket)
 

@@ -105,9 +105,10 @@ class Outgoing:
         self._closer: asyncio.Task | None = None
         self._closed = False  # dropped or closing: nothing more is written
 
-    def push(self, pkt: eio_packet.Packet) -> None:
+    def push(self, pkt: eio_packet.Packet) -> bool:
+        """Queue the packet's frame; False once the connection is dropped or closing."""
         if self._closed:
-            return
+            return False
         data = frame_bytes(pkt)
         if self._pending is None:
             self._pending = [data]
@@ -115,6 +116,7 @@ class Outgoing:
                 self._flusher.due(self)
         else:
             self._pending.append(data)
+        return True
 
     def backlog(self) -> int:
         """Frames waiting to be written (they wait only while the connection's TCP buffer is full)."""
