@@ -81,7 +81,9 @@ class EngineLog(logging.LoggerAdapter):
     client sends a packet of a type Engine.IO does not have (`9`), `AsyncSocket.receive` fails on looking up
     its name (IndexError) and the read loop logs "Unknown receive error" with a traceback at ERROR and goes
     on: that is the client's bad input, logged as one WARNING. Any other error is logged as the library
-    logs it (a bug in a handler, called inline, surfaces there)."""
+    logs it (a bug in a handler, called inline, surfaces there). On WebSocket, wire.py's read loop checks the
+    type before handing a packet to the library and logs that WARNING itself; this stays for what the library
+    still reads (long-polling)."""
 
     def __init__(self) -> None:
         super().__init__(logging.getLogger("engineio.server"), {})
