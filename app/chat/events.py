@@ -122,10 +122,6 @@ def unread_update(room_id: str, read_seq: int, unread_count: int, total_unread: 
     )
 
 
-def notification_new(notification: Notification, unread_count: int) -> Event:
-    return Event(NOTIFICATION_NEW, {**notification.record(), "unread_count": unread_count})
-
-
 def notification_batch(notifications: Sequence[tuple[Notification, int]]) -> Event:
     """The notifications of one message (with each recipient's unread count) as one event: what they share once,
     then `[user_id, notification id or None, unread count]` per recipient. On the `system` topic, which every
@@ -138,7 +134,7 @@ def notification_batch(notifications: Sequence[tuple[Notification, int]]) -> Eve
 
 
 def batched_notification(shared: dict, notification_id: str | None, unread_count: int) -> Event:
-    """One recipient's `notification:new` of a `notification:batch`: the same data as `notification_new`."""
+    """One recipient's `notification:new` of a `notification:batch`: the notification's record and the unread count."""
     return Event(NOTIFICATION_NEW, {"id": notification_id, **shared, "unread_count": unread_count})
 
 

@@ -36,7 +36,7 @@ def read_cursors(connection: redis.Redis, keys: Keys, pairs: Sequence[tuple[str,
 
 def publish(connection: redis.Redis, keys: Keys, items: Iterable[tuple[str, Event]]) -> None:
     """Publish (topic, event) pairs in one round trip, batched on the shared `fanout` channel (app/state/bus.py):
-    one message per PUBLISH_MANY_CHUNK pairs, not one per pair."""
+    a few messages (`batch_messages` bounds them), not one per pair."""
     messages = list(batch_messages(items))
     if not messages:
         return

@@ -25,7 +25,7 @@ connection is due in one turn of the event loop written to its TCP connection in
 A polling connection is unchanged: it uses the socket's queue as python-engineio does, until it upgrades. What of
 the libraries this relies on (the driver's place in `server._async`, `AsyncSocket._upgrade_websocket` passing its
 bound `_websocket_handler`, `AsyncSocket.receive`, `close`, `check_ping_timeout`, and aiohttp's
-`WebSocketResponse.prepare` returning the stream writer) is guarded by tests/realtime/test_framing.py under
+`WebSocketResponse.prepare` returning the stream writer) is guarded by tests/realtime/test_library_pins.py under
 the exact pins of requirements.txt.
 """
 
@@ -176,11 +176,11 @@ class Outgoing:
 
     async def wait_closed(self) -> None:
         self.finish()
-        while self._closer is None:  # the last flush (or the drain before it) is still due
+        while self._closer is None:  # flushed now rather than at the end of the turn; a full buffer drains first
             if self._draining is not None:
                 await asyncio.wait({self._draining})
             else:
-                await asyncio.sleep(0)
+                self.flush()
         await asyncio.wait({self._closer})
 
 
