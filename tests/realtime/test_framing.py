@@ -7,37 +7,29 @@ what the node holds, on what the client is answered, and on the node serving oth
   as they arrive, and a binary packet whose framing cannot be followed closes the connection.
 - Every event that carries an ack id is acknowledged, whatever is wrong with its payload.
 - An Engine.IO session with no Socket.IO namespace connected is closed after CONNECT_TIMEOUT.
-- The pinned python-socketio / python-engineio private methods the gateway overrides or calls are the ones
-  it was written against (a change under the pins fails here, naming the method).
+
+The private methods of the libraries under the gateway are guarded in tests/realtime/test_library_pins.py.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
-import importlib
-import inspect
 import json
 import logging
 import random
 import re
 import time
 from collections.abc import AsyncIterator, Callable
-from importlib import metadata
-from pathlib import Path
 
 import aiohttp
-import engineio
 import pytest
-import socketio
 from socketio import packet as sio_packet
 
 from app.web import SERVICES
 from tests.realtime.conftest import WAIT, eventually
 from tests.realtime.raw import RawSocket
 
-ROOT = Path(__file__).resolve().parents[2]
 CLOSED = (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.CLOSING, aiohttp.WSMsgType.ERROR)
 MB = 1_000_000
 
@@ -535,66 +527,6 @@ async def test_a_refused_connect_does_not_hold_the_session_either(spawn, wires):
     _kind, _ns, _id, data = await wire.packet(lambda p: p[0] == 4)
     assert data["data"]["code"] == "invalid_token"  # connect_error: {message, data: {code, message}}
     await wire.closed(0.5 + WAIT)
-
-
-# -- the library under the overrides --------------------------------------------------------------------------
-
-PINS = {"python-socketio": "5.18.1", "python-engineio": "4.15.1", "aiohttp": "3.14.5"}
-
-# What the gateway overrides or calls of python-socketio / python-engineio that is not public, with the digest of
-# its source in the pinned versions. A new version that changes one fails here: read the change, adapt
-# app/gateways/socketio/engine.py (and namespace.py), then record the new digest.
-PRIVATE = {
-    "socketio.AsyncServer._handle_eio_message": "bef50fc0e1635921",
-    "socketio.AsyncServer._handle_eio_connect": "76704886d944a7e6",
-    "socketio.AsyncServer._handle_eio_disconnect": "9344593148b66fd9",
-    "socketio.AsyncServer._handle_event_internal": "472e8b723a12d507",
-    "socketio.AsyncServer._handle_connect": "c97c480cf777de36",
-    "socketio.AsyncServer._handle_disconnect": "c0b32ada5b371230",
-    "socketio.AsyncServer._handle_event": "65178105ef8b593d",
-    "socketio.AsyncServer._handle_ack": "b7521c6c30972551",
-    "socketio.AsyncServer._send_packet": "a00022b42c1c29e9",
-    "socketio.packet.Packet.decode": "61ad7904b539f472",
-    "engineio.async_socket.AsyncSocket.close": "faa2e93902543244",
-    # wire.py serves WebSocket connections in place of `_websocket_handler`: it stands where the aiohttp driver
-    # stood (`_async['websocket'](bound handler, server)`, called with the environ), reads with `receive`, sends
-    # as `send` does, and finds the OPEN packet `_handle_connect` queued before the upgrade.
-    "engineio.async_socket.AsyncSocket._upgrade_websocket": "820b83efe96adb98",
-    "engineio.async_socket.AsyncSocket.receive": "a91ae36ec2fb5340",
-    "engineio.async_socket.AsyncSocket.send": "0437276ccba7ab09",
-    "engineio.async_socket.AsyncSocket.check_ping_timeout": "77616d5ca7809257",
-    "engineio.async_server.AsyncServer._handle_connect": "5bd7edc1d1ae115a",
-    "engineio.async_drivers.aiohttp.WebSocket": "96fbcb0d1f45694a",
-    # ... and writes to the transport of the stream writer `prepare` returns, waiting on its `drain`.
-    "aiohttp.web_ws.WebSocketResponse.prepare": "bd6bf6c6d4105c47",
-    "aiohttp.web_ws.WebSocketResponse.receive": "7ba90b3668b041b1",
-    "aiohttp.http_writer.StreamWriter.drain": "3c8995114497133d",
-}
-
-
-def _resolve(dotted: str):
-    module_name, _, rest = dotted.partition(".")
-    target = {"socketio": socketio, "engineio": engineio, "aiohttp": aiohttp}[module_name]
-    for part in rest.split("."):
-        target = getattr(target, part)
-    return target
-
-
-def test_the_socket_io_libraries_are_pinned_exactly_at_the_versions_the_overrides_were_written_against():
-    requirements = (ROOT / "requirements.txt").read_text()
-    for name, version in PINS.items():
-        assert re.search(rf"^{name}=={re.escape(version)}$", requirements, re.M), f"{name} must be pinned =={version}"
-        assert metadata.version(name) == version
-
-
-@pytest.mark.parametrize("dotted", list(PRIVATE))
-def test_the_private_methods_the_gateway_overrides_or_calls_are_unchanged(dotted):
-    for module in ("aiohttp.http_writer", "aiohttp.web_ws", "engineio.async_drivers.aiohttp", "engineio.async_socket"):
-        importlib.import_module(module)  # the modules the digests name, reachable from the packages `_resolve` walks
-
-    source = inspect.getsource(_resolve(dotted))
-    digest = hashlib.sha256(source.encode()).hexdigest()[:16]
-    assert digest == PRIVATE[dotted], f"{dotted} changed under the pin ({digest}): re-check the gateway's use of it"
 
 
 def test_python_socketios_decoding_reads_the_header_before_the_data():

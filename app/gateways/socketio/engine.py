@@ -19,7 +19,7 @@ It overrides python-socketio's `_handle_eio_connect`, `_handle_eio_message` (the
 `_handle_connect`, `_handle_disconnect`, `_handle_event` and `_handle_ack`), `_handle_eio_disconnect`,
 `_handle_event` and `_handle_event_internal`, and relies on python-engineio's `AsyncSocket.close`. Engine.IO's
 WebSocket transport itself is wire.py's. Those private methods are
-guarded by tests/realtime/test_framing.py under the exact pins of requirements.txt.
+guarded by tests/realtime/test_library_pins.py under the exact pins of requirements.txt.
 """
 
 from __future__ import annotations
